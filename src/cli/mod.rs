@@ -1,0 +1,77 @@
+//! The command line: one file per command. Each command is a function that
+//! returns an [`Exit`] code; `main` only wires them up. This is the only
+//! module that prints.
+
+mod check;
+mod fmt;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::compile::Compiled;
+use crate::load;
+
+/// The exit codes of SPEC §8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Success.
+    Ok = 0,
+    /// The input or policy is invalid, or a test failed.
+    Invalid = 1,
+    /// The command line is wrong.
+    Usage = 2,
+    /// Rebound itself failed.
+    Internal = 3,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For tools: JSON (one object, or one per line for streams).
+    Json,
+}
+
+/// Rebound: interpret email bounces by rules you write.
+#[derive(Debug, Parser)]
+#[command(name = "rebound", version, about, long_about = None)]
+pub struct Cli {
+    /// The policy: a `.rebound` file or a directory of them (default: the shipped policy).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub policy: Option<PathBuf>,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse, compile and lint a policy; print diagnostics with file:line:col.
+    Check(check::Args),
+    /// Rewrite policy files in canonical layout.
+    Fmt(fmt::Args),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> std::io::Result<Exit> {
+    match cli.command {
+        Command::Check(args) => check::run(cli.policy, args),
+        Command::Fmt(args) => fmt::run(args),
+    }
+}
+
+/// Compiles the policy at `paths`, else at `--policy`, else the shipped one.
+pub(crate) fn compile_policy(paths: &[PathBuf], policy: Option<PathBuf>) -> Compiled {
+    if !paths.is_empty() {
+        return load::compile_paths(paths);
+    }
+    match policy {
+        Some(p) => load::compile_paths(&[p]),
+        None => load::compile_shipped(),
+    }
+}

@@ -1,0 +1,234 @@
+//! The `lint` stage: warnings about policies that work but are probably
+//! wrong. Shadowed rules and table entries (an earlier one always decides
+//! first), receivers whose domains or MX patterns overlap, and declared
+//! reasons nothing uses.
+//!
+//! Shadowing is decided where codes, statuses, phases, hosts and literal
+//! text make it decidable: a condition is put in disjunctive normal form and
+//! rule B is shadowed by an earlier rule A when every conjunction of B
+//! implies some conjunction of A. Regexes and templates only imply
+//! themselves. When the normal form would be too large the pair is skipped:
+//! the lint never guesses.
+
+use super::Unit;
+use super::patterns::{CodeSet, HostPat};
+use crate::diag::{Diagnostic, Severity, codes};
+use crate::policy::{Atom, AtomTest, CompiledRule, Cond};
+
+/// The largest normal form the shadowing lint builds for one condition.
+pub const MAX_DNF_TERMS: usize = 256;
+
+pub(super) fn lint(unit: &mut Unit) {
+    let mut out = Vec::new();
+    for rec in &unit.receivers {
+        shadowed_rules(unit, &rec.rules, &mut out);
+    }
+    shadowed_rules(unit, &unit.global, &mut out);
+    shadowed_entries(unit, &mut out);
+    overlapping_receivers(unit, &mut out);
+    for (id, span) in &unit.declared {
+        if !unit.used.contains(id) {
+            let name = unit
+                .reasons
+                .get(*id)
+                .map(|r| r.name.as_str())
+                .unwrap_or("?");
+            out.push(
+                Diagnostic::warning(
+                    codes::UNUSED_REASON,
+                    *span,
+                    format!("the reason `{name}` is declared but no outcome uses it"),
+                )
+                .with_help("remove it, or use it in a rule or table"),
+            );
+        }
+    }
+    unit.diags.extend(out);
+}
+
+type Lit<'a> = (bool, &'a Atom);
+type Conj<'a> = Vec<Lit<'a>>;
+
+/// The condition in disjunctive normal form, or `None` when too large.
+fn dnf(c: &Cond, negated: bool) -> Option<Vec<Conj<'_>>> {
+    match (c, negated) {
+        (Cond::Atom(a), n) => Some(vec![vec![(n, a.as_ref())]]),
+        (Cond::Not(x), n) => dnf(x, !n),
+        (Cond::Any(v), false) | (Cond::All(v), true) => {
+            let mut out = Vec::new();
+            for x in v {
+                out.extend(dnf(x, negated)?);
+                if out.len() > MAX_DNF_TERMS {
+                    return None;
+                }
+            }
+            Some(out)
+        }
+        (Cond::All(v), false) | (Cond::Any(v), true) => {
+            let mut acc: Vec<Conj> = vec![Vec::new()];
+            for x in v {
+                let part = dnf(x, negated)?;
+                if acc.len().saturating_mul(part.len()) > MAX_DNF_TERMS {
+                    return None;
+                }
+                let mut next = Vec::with_capacity(acc.len() * part.len());
+                for a in &acc {
+                    for p in &part {
+                        let mut c = a.clone();
+                        c.extend(p.iter().copied());
+                        next.push(c);
+                    }
+                }
+                acc = next;
+            }
+            Some(acc)
+        }
+    }
+}
+
+/// Whether every response that satisfies `b` satisfies `a`.
+fn implies(b: &[Conj], a: &[Conj]) -> bool {
+    b.iter().all(|cb| {
+        a.iter().any(|ca| {
+            ca.iter()
+                .all(|la| cb.iter().any(|lb| lit_implies(*lb, *la)))
+        })
+    })
+}
+
+fn lit_implies(b: Lit, a: Lit) -> bool {
+    match (b.0, a.0) {
+        (false, false) => atom_implies(b.1, a.1),
+        (true, true) => atom_implies(a.1, b.1),
+        _ => false,
+    }
+}
+
+fn atom_implies(b: &Atom, a: &Atom) -> bool {
+    use AtomTest as T;
+    match (&b.test, &a.test) {
+        (T::Code { inner: ib, set: sb }, T::Code { inner: ia, set: sa }) => {
+            ib == ia && sb.is_subset(sa)
+        }
+        (
+            T::Status {
+                inner: ib,
+                pats: pb,
+            },
+            T::Status {
+                inner: ia,
+                pats: pa,
+            },
+        ) => ib == ia && pb.iter().all(|p| pa.iter().any(|q| q.covers(p))),
+        (T::Contains(lb), T::Contains(la)) => {
+            lb.iter().all(|l| la.iter().any(|m| l.contains(m.as_str())))
+        }
+        (T::Regex(rb), T::Regex(ra)) => rb.as_str() == ra.as_str(),
+        (T::Phase(pb), T::Phase(pa)) => pb.iter().all(|p| pa.contains(p)),
+        (T::Mx(hb), T::Mx(ha)) | (T::Domain(hb), T::Domain(ha)) => hosts_covered(hb, ha),
+        (T::Flag(fb), T::Flag(fa)) => fb == fa,
+        _ => false,
+    }
+}
+
+fn hosts_covered(b: &[HostPat], a: &[HostPat]) -> bool {
+    b.iter().all(|h| a.iter().any(|g| g.covers(h)))
+}
+
+fn shadowed_rules(unit: &Unit, rules: &[CompiledRule], out: &mut Vec<Diagnostic>) {
+    let forms: Vec<Option<Vec<Conj>>> = rules.iter().map(|r| dnf(&r.cond, false)).collect();
+    for (j, rj) in rules.iter().enumerate() {
+        let Some(Some(fj)) = forms.get(j) else {
+            continue;
+        };
+        let earlier = rules.iter().zip(forms.iter()).take(j);
+        if let Some((ri, _)) = earlier
+            .filter_map(|(r, f)| f.as_ref().map(|f| (r, f)))
+            .find(|(_, fi)| implies(fj, fi))
+        {
+            let span = unit
+                .rule_spans
+                .get(&rj.id)
+                .copied()
+                .unwrap_or(rj.location.span);
+            let first = unit
+                .rule_spans
+                .get(&ri.id)
+                .copied()
+                .unwrap_or(ri.location.span);
+            out.push(
+                Diagnostic::warning(
+                    codes::SHADOWED_RULE,
+                    span,
+                    format!("the rule `{}` can never decide: `{}` matches everything it matches and comes first", rj.id, ri.id),
+                )
+                .with_label("never reached")
+                .with_note(first, format!("`{}` decides first", ri.id))
+                .with_help("move the narrower rule above the wider one, or remove it"),
+            );
+        }
+    }
+}
+
+fn shadowed_entries(unit: &Unit, out: &mut Vec<Diagnostic>) {
+    let mut seen = CodeSet::new();
+    for e in &unit.replies {
+        if e.key.is_subset(&seen) {
+            out.push(entry_warning(&e.location.span, &e.text));
+        }
+        seen.union_with(&e.key);
+    }
+    for (j, e) in unit.statuses.iter().enumerate() {
+        let earlier = unit.statuses.iter().take(j);
+        let pats: Vec<_> = earlier.flat_map(|x| x.key.iter()).collect();
+        if e.key.iter().all(|p| pats.iter().any(|q| q.covers(p))) {
+            out.push(entry_warning(&e.location.span, &e.text));
+        }
+    }
+}
+
+fn entry_warning(span: &crate::diag::Span, text: &str) -> Diagnostic {
+    Diagnostic::warning(
+        codes::SHADOWED_ENTRY,
+        *span,
+        format!("the entry `{text}` can never decide: earlier entries of the table cover it"),
+    )
+    .with_label("never reached")
+    .with_help("tables decide by the first entry that matches; put specific codes before patterns")
+}
+
+fn overlapping_receivers(unit: &Unit, out: &mut Vec<Diagnostic>) {
+    let recs = &unit.receivers;
+    for (i, a) in recs.iter().enumerate() {
+        for b in recs.iter().skip(i + 1) {
+            for (what, pa, pb) in [
+                ("domain", &a.domains, &b.domains),
+                ("MX pattern", &a.mx, &b.mx),
+            ] {
+                let Some((x, y)) = pa
+                    .iter()
+                    .flat_map(|x| pb.iter().map(move |y| (x, y)))
+                    .find(|(x, y)| x.overlaps(y))
+                else {
+                    continue;
+                };
+                let same = x == y;
+                let (code, severity) = if same && what == "domain" {
+                    (codes::DUPLICATE_DOMAIN, Severity::Error)
+                } else {
+                    (codes::OVERLAPPING_RECEIVERS, Severity::Warning)
+                };
+                let mut d = Diagnostic::warning(
+                    code,
+                    b.location.span,
+                    format!("the receivers `{}` and `{}` both claim the {what} `{}`", a.name, b.name, if same { x } else { y }),
+                )
+                .with_label(format!("`{y}`"))
+                .with_note(a.location.span, format!("`{x}` here"))
+                .with_help("a recipient must select one receiver; the exact domain wins over a suffix, then the first declared");
+                d.severity = severity;
+                out.push(d);
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Rebound: a rule engine, with its own policy language, for interpreting
+//! email bounces.
+//!
+//! The pipeline runs one way:
+//!
+//! ```text
+//! policy text ──syntax──▶ AST ──compile──▶ Policy ──eval──▶ Verdict ──lifecycle──▶ Transition ──▶ Store
+//! ```
+//!
+//! - [`syntax`] turns the text of a `.rebound` file into a spanned AST; it is
+//!   the only module that knows the pest grammar (`grammar/rebound.pest`).
+//! - [`compile`] turns the files of a policy into a checked [`Policy`], in
+//!   named stages, with located [`Diagnostic`]s.
+//! - [`fmt`] prints a file in canonical layout.
+//! - [`load`] reads policies from directories, files, or the shipped policy
+//!   embedded in the binary.
+//!
+//! ```
+//! let compiled = rebound::compile_str("example.rebound", r#"
+//!     rule unknown_user {
+//!       when status 5.1.1 or text contains "user unknown"
+//!       then hard user_unknown
+//!     }
+//! "#);
+//! assert!(!compiled.has_errors());
+//! let policy = compiled.policy.unwrap();
+//! assert_eq!(policy.global_rules()[0].id, "unknown_user");
+//! ```
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod cli;
+pub mod compile;
+pub mod diag;
+pub mod fmt;
+pub mod load;
+pub mod model;
+pub mod policy;
+pub mod syntax;
+
+pub use compile::{Compiled, compile, compile_str};
+pub use diag::{Diagnostic, Severity, Sources};
+pub use model::{Class, Phase, Scope};
+pub use policy::Policy;

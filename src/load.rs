@@ -1,0 +1,161 @@
+//! Reading a policy's files: from a directory, a file, or the shipped
+//! policy embedded in the binary.
+//!
+//! A directory loads every `.rebound` file below it (hidden entries
+//! skipped), sorted by path relative to the directory, so the order of
+//! rules across files is defined and the version hash does not depend on
+//! where the directory is. Unreadable files and files that are not UTF-8 are
+//! diagnostics, never panics.
+
+use std::path::{Path, PathBuf};
+
+use crate::compile::{Compiled, compile};
+use crate::diag::{Diagnostic, Sources, Span, codes};
+use crate::syntax::MAX_FILE_BYTES;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_policy.rs"));
+}
+
+/// The shipped policy's files, as `(path relative to policies/, text)`.
+pub fn shipped_files() -> &'static [(&'static str, &'static str)] {
+    embedded::FILES
+}
+
+/// The shipped policy's sources, shown as `policies/…`.
+pub fn shipped() -> Sources {
+    let mut s = Sources::new();
+    for (rel, text) in embedded::FILES {
+        s.add(format!("policies/{rel}"), *rel, (*text).to_string());
+    }
+    s
+}
+
+/// Compiles the shipped policy.
+pub fn compile_shipped() -> Compiled {
+    compile(shipped(), Vec::new())
+}
+
+/// Compiles the policy made of all the files at `paths` (files or directories).
+pub fn compile_paths(paths: &[PathBuf]) -> Compiled {
+    let (sources, diags) = read_paths(paths);
+    compile(sources, diags)
+}
+
+/// Reads the files at `paths`; problems come back as diagnostics.
+pub fn read_paths(paths: &[PathBuf]) -> (Sources, Vec<Diagnostic>) {
+    let mut sources = Sources::new();
+    let mut diags = Vec::new();
+    for p in paths {
+        let files = match policy_files(p) {
+            Ok(f) => f,
+            Err(e) => {
+                diags.push(Diagnostic::global(
+                    codes::IO,
+                    format!("cannot read `{}`: {e}", p.display()),
+                ));
+                continue;
+            }
+        };
+        if files.is_empty() {
+            diags.push(Diagnostic::global(
+                codes::NO_FILES,
+                format!("`{}` holds no `.rebound` file", p.display()),
+            ));
+        }
+        for (path, rel) in files {
+            read_one(&mut sources, &mut diags, &path, rel);
+        }
+    }
+    (sources, diags)
+}
+
+fn read_one(sources: &mut Sources, diags: &mut Vec<Diagnostic>, path: &Path, rel: String) {
+    let name = path.display().to_string();
+    let bytes = match read_limited(path) {
+        Ok(b) => b,
+        Err(e) => {
+            diags.push(Diagnostic::global(
+                codes::IO,
+                format!("cannot read `{name}`: {e}"),
+            ));
+            return;
+        }
+    };
+    if bytes.len() > MAX_FILE_BYTES {
+        let id = sources.add(name, rel, String::new());
+        diags.push(Diagnostic::error(
+            codes::FILE_TOO_LARGE,
+            Span::new(id, 0..0),
+            format!("the file is larger than the limit of {MAX_FILE_BYTES} bytes"),
+        ));
+        return;
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => {
+            sources.add(name, rel, text);
+        }
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let id = sources.add(name, rel, text);
+            diags.push(
+                Diagnostic::error(
+                    codes::INVALID_UTF8,
+                    Span::new(id, at..at + 1),
+                    "the file is not valid UTF-8",
+                )
+                .with_label("invalid byte here")
+                .with_help("save the file as UTF-8"),
+            );
+        }
+    }
+}
+
+/// Reads at most one byte more than the limit, so a huge file is refused
+/// without being read whole.
+fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let mut buf = Vec::new();
+    f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// The `.rebound` files at `p` with their paths relative to `p`, sorted.
+pub fn policy_files(p: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
+    let meta = std::fs::metadata(p)?;
+    if !meta.is_dir() {
+        let rel = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        return Ok(vec![(p.to_path_buf(), rel)]);
+    }
+    let mut out = Vec::new();
+    walk(p, p, &mut out)?;
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+fn walk(dir: &Path, root: &Path, out: &mut Vec<(PathBuf, String)>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            walk(&path, root, out)?;
+        } else if name.ends_with(".rebound") {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((path, rel));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! The `rebound` binary: parse the arguments, run the command, exit with its code.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = match rebound::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return std::process::ExitCode::from(code);
+        }
+    };
+    let code = match rebound::cli::run(cli).map_err(anyhow::Error::from) {
+        Ok(code) => code,
+        // A closed pipe (`rebound … | head`) is not a failure of Rebound.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            rebound::cli::Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            rebound::cli::Exit::Internal
+        }
+    };
+    std::process::ExitCode::from(code as u8)
+}

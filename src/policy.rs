@@ -1,0 +1,220 @@
+//! The compiled policy: what the evaluator runs and `explain` shows.
+//!
+//! Built only by [`crate::compile`]; immutable afterwards, `Send + Sync`, and
+//! cheap to share behind an `Arc`. It keeps each rule's id, location and
+//! provenance so that every verdict can say which rule decided and why.
+
+use std::collections::HashMap;
+
+use crate::compile::patterns::{CodeSet, HostPat, StatusPat};
+use crate::diag::{Sources, Span};
+use crate::model::{Class, Flag, ReasonInfo, Scope};
+
+/// The index of a reason in [`Policy::reasons`].
+pub type ReasonId = usize;
+
+/// A compiled policy.
+#[derive(Debug)]
+pub struct Policy {
+    pub(crate) version: String,
+    pub(crate) sources: std::sync::Arc<Sources>,
+    pub(crate) reasons: Vec<ReasonInfo>,
+    pub(crate) reason_ids: HashMap<String, ReasonId>,
+    pub(crate) receivers: Vec<Receiver>,
+    pub(crate) global: Vec<CompiledRule>,
+    pub(crate) statuses: Vec<TableEntry<Vec<StatusPat>>>,
+    pub(crate) replies: Vec<TableEntry<CodeSet>>,
+}
+
+impl Policy {
+    /// The policy's version: a hash of its files' paths and contents.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The files the policy was built from.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    /// The reasons the policy knows: the standard ones, then its own.
+    pub fn reasons(&self) -> &[ReasonInfo] {
+        &self.reasons
+    }
+
+    /// A reason by name.
+    pub fn reason(&self, name: &str) -> Option<&ReasonInfo> {
+        self.reason_ids
+            .get(name)
+            .and_then(|&id| self.reasons.get(id))
+    }
+
+    /// The receivers in load order.
+    pub fn receivers(&self) -> &[Receiver] {
+        &self.receivers
+    }
+
+    /// The global rules in policy order.
+    pub fn global_rules(&self) -> &[CompiledRule] {
+        &self.global
+    }
+
+    /// Every rule: each receiver's, then the global ones.
+    pub fn all_rules(&self) -> impl Iterator<Item = &CompiledRule> {
+        self.receivers
+            .iter()
+            .flat_map(|r| r.rules.iter())
+            .chain(self.global.iter())
+    }
+
+    /// The status table in policy order.
+    pub fn status_table(&self) -> &[TableEntry<Vec<StatusPat>>] {
+        &self.statuses
+    }
+
+    /// The reply-code table in policy order.
+    pub fn reply_table(&self) -> &[TableEntry<CodeSet>] {
+        &self.replies
+    }
+}
+
+/// A receiver section.
+#[derive(Debug)]
+pub struct Receiver {
+    /// Its name (`gmail`).
+    pub name: String,
+    /// Its display title, or the name.
+    pub title: String,
+    /// The recipient domains that select it.
+    pub domains: Vec<HostPat>,
+    /// The MX hosts that select it.
+    pub mx: Vec<HostPat>,
+    /// Its rules in policy order.
+    pub rules: Vec<CompiledRule>,
+    /// Where it is declared.
+    pub location: Location,
+}
+
+/// A file and line, as shown in verdicts (`policies/receivers/gmail.rebound:14`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Location {
+    /// The file as shown to people.
+    pub file: String,
+    /// The 1-based line.
+    pub line: usize,
+    /// The span, for diagnostics.
+    pub span: Span,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// Where a rule's knowledge comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// A URL or a description of where the answer was seen.
+    pub source: Option<String>,
+    /// When it was observed (`YYYY-MM-DD`).
+    pub observed: Option<String>,
+    /// Why it is classified so.
+    pub note: Option<String>,
+}
+
+/// An outcome as written: the class and scope may be left to the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The class, when written.
+    pub class: Option<Class>,
+    /// The reason.
+    pub reason: ReasonId,
+    /// The scope, when written.
+    pub scope: Option<Scope>,
+}
+
+/// A compiled rule.
+#[derive(Debug)]
+pub struct CompiledRule {
+    /// The qualified id (`gmail.user_unknown`).
+    pub id: String,
+    /// The receiver it belongs to, if any.
+    pub receiver: Option<String>,
+    /// The condition.
+    pub cond: Cond,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Where it is.
+    pub location: Location,
+    /// Where its knowledge comes from.
+    pub provenance: Provenance,
+}
+
+/// A row of a code table.
+#[derive(Debug)]
+pub struct TableEntry<K> {
+    /// The codes or statuses.
+    pub key: K,
+    /// What they mean.
+    pub outcome: Outcome,
+    /// Where it is.
+    pub location: Location,
+    /// The keys as written, for explain.
+    pub text: String,
+}
+
+/// A compiled condition.
+#[derive(Debug)]
+pub enum Cond {
+    /// All must hold.
+    All(Vec<Cond>),
+    /// Any must hold.
+    Any(Vec<Cond>),
+    /// The negation.
+    Not(Box<Cond>),
+    /// A single test.
+    Atom(Box<Atom>),
+}
+
+/// A single test with its source text (for explain) and span.
+#[derive(Debug)]
+pub struct Atom {
+    /// What it tests.
+    pub test: AtomTest,
+    /// The test as written.
+    pub text: String,
+    /// Where it is.
+    pub span: Span,
+}
+
+/// What a single test checks.
+#[derive(Debug)]
+pub enum AtomTest {
+    /// The reply code (outer, or the nested one when `inner`).
+    Code {
+        /// Test the nested reply.
+        inner: bool,
+        /// The codes.
+        set: CodeSet,
+    },
+    /// The enhanced status code.
+    Status {
+        /// Test the nested reply.
+        inner: bool,
+        /// The patterns, any of which.
+        pats: Vec<StatusPat>,
+    },
+    /// Any of these folded literals is a substring of the folded text.
+    Contains(Vec<String>),
+    /// The regex (from `matches` or a `like` template) finds a match.
+    Regex(regex::Regex),
+    /// The phase is one of these.
+    Phase(Vec<crate::model::Phase>),
+    /// The MX host matches one of these.
+    Mx(Vec<HostPat>),
+    /// The recipient's domain matches one of these.
+    Domain(Vec<HostPat>),
+    /// Normalisation raised this flag.
+    Flag(Flag),
+}

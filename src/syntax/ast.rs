@@ -1,0 +1,278 @@
+//! The spanned abstract syntax tree of one `.rebound` file.
+//!
+//! Built by [`super::parse`] from pest's pairs; nothing outside `syntax/`
+//! sees pest. Tokens whose shape the compiler validates (reply codes, status
+//! codes, dates, hosts) are kept as their source text with a span, so the
+//! compiler can point at exactly what is wrong.
+//!
+//! AST equality ignores spans (see [`Span`]), which is what `fmt` needs to
+//! prove that its output means the same as its input.
+
+use crate::diag::Span;
+
+/// A value and the source range it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    /// The value.
+    pub node: T,
+    /// Where it is in the file.
+    pub span: Span,
+}
+
+impl<T> Spanned<T> {
+    /// Wraps a value with its span.
+    pub fn new(node: T, span: Span) -> Self {
+        Spanned { node, span }
+    }
+}
+
+/// A name or token as written: rule ids, reasons, codes, hosts.
+pub type Word = Spanned<String>;
+
+/// One parsed file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct File {
+    /// The top-level items in source order.
+    pub items: Vec<Item>,
+    /// Every comment of the file with its span, in source order.
+    pub comments: Vec<Comment>,
+}
+
+/// A `# …` comment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comment {
+    /// The text after `#`, without the line break.
+    pub text: String,
+    /// Where the comment is, `#` included.
+    pub span: Span,
+}
+
+/// A top-level item.
+#[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a few items per file; boxing would only add noise"
+)]
+pub enum Item {
+    /// `reason NAME { … }`
+    Reason(ReasonDecl),
+    /// `statuses { … }`
+    Statuses(Table),
+    /// `replies { … }`
+    Replies(Table),
+    /// `rule ID { … }`
+    Rule(RuleDecl),
+    /// `receiver NAME { … }`
+    Receiver(ReceiverDecl),
+}
+
+impl Item {
+    /// The span of the whole item.
+    pub fn span(&self) -> Span {
+        match self {
+            Item::Reason(r) => r.span,
+            Item::Statuses(t) | Item::Replies(t) => t.span,
+            Item::Rule(r) => r.span,
+            Item::Receiver(r) => r.span,
+        }
+    }
+}
+
+/// A reason declared by the policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReasonDecl {
+    /// The reason's name.
+    pub name: Word,
+    /// Its fields in source order.
+    pub fields: Vec<ReasonField>,
+    /// The whole declaration.
+    pub span: Span,
+}
+
+/// One field of a reason declaration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReasonField {
+    /// `class hard`
+    Class(Word),
+    /// `scope recipient`
+    Scope(Word),
+    /// `on 4xx soft`
+    On {
+        /// The reply class the override applies to.
+        code: Word,
+        /// The class used then.
+        class: Word,
+        /// The whole field.
+        span: Span,
+    },
+    /// `description "…"`
+    Description(Word),
+}
+
+impl ReasonField {
+    /// The span of the field.
+    pub fn span(&self) -> Span {
+        match self {
+            ReasonField::Class(w) | ReasonField::Scope(w) | ReasonField::Description(w) => w.span,
+            ReasonField::On { span, .. } => *span,
+        }
+    }
+}
+
+/// A code table: `statuses { … }` or `replies { … }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// Entries in source order.
+    pub entries: Vec<TableEntry>,
+    /// The whole table.
+    pub span: Span,
+}
+
+/// `5.1.1, 5.1.10 -> hard user_unknown`
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableEntry {
+    /// The codes or statuses on the left.
+    pub keys: Vec<Word>,
+    /// What they mean.
+    pub outcome: Outcome,
+    /// The whole entry.
+    pub span: Span,
+}
+
+/// A rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleDecl {
+    /// The rule's id as written (unqualified).
+    pub id: Word,
+    /// The condition after `when`.
+    pub when: Expr,
+    /// The outcome after `then`.
+    pub then: Outcome,
+    /// `source`, `observed` and `note` clauses in source order.
+    pub provenance: Vec<Provenance>,
+    /// The whole rule.
+    pub span: Span,
+    /// The span of the `when` clause (keyword included).
+    pub when_span: Span,
+    /// The span of the `then` clause (keyword included).
+    pub then_span: Span,
+}
+
+/// Where a rule's knowledge comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Provenance {
+    /// `source "https://…"`
+    Source(Word),
+    /// `observed 2026-11-01`
+    Observed(Word),
+    /// `note "…"`
+    Note(Word),
+}
+
+impl Provenance {
+    /// The span of the clause's value.
+    pub fn span(&self) -> Span {
+        match self {
+            Provenance::Source(w) | Provenance::Observed(w) | Provenance::Note(w) => w.span,
+        }
+    }
+}
+
+/// `[class] reason [scope S]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The class, when written.
+    pub class: Option<Word>,
+    /// The reason.
+    pub reason: Word,
+    /// The scope, when written.
+    pub scope: Option<Word>,
+    /// The whole outcome.
+    pub span: Span,
+}
+
+/// A receiver section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiverDecl {
+    /// The receiver's name (`gmail`).
+    pub name: Word,
+    /// Fields and rules in source order.
+    pub fields: Vec<ReceiverField>,
+    /// The whole section.
+    pub span: Span,
+}
+
+/// One entry of a receiver section.
+#[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a few fields per receiver; boxing would only add noise"
+)]
+pub enum ReceiverField {
+    /// `title "…"`
+    Title(Word),
+    /// `domains a.com, *.b.com`
+    Domains(Vec<Word>, Span),
+    /// `mx *.google.com`
+    Mx(Vec<Word>, Span),
+    /// A rule of this receiver.
+    Rule(RuleDecl),
+}
+
+impl ReceiverField {
+    /// The span of the field.
+    pub fn span(&self) -> Span {
+        match self {
+            ReceiverField::Title(w) => w.span,
+            ReceiverField::Domains(_, s) | ReceiverField::Mx(_, s) => *s,
+            ReceiverField::Rule(r) => r.span,
+        }
+    }
+}
+
+/// A condition. `and`/`or` chains are flat: `(a and b) and c` is one `And`
+/// of three, so regrouping by the formatter does not change the tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// All must hold.
+    And(Vec<Expr>),
+    /// Any must hold.
+    Or(Vec<Expr>),
+    /// The negation.
+    Not(Box<Expr>),
+    /// A single test.
+    Test(Spanned<Test>),
+}
+
+/// A single test on the response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    /// `[inner] code 550, 45x, 550..554`
+    Code {
+        /// Test the nested reply instead of the outer one.
+        inner: bool,
+        /// The patterns as written.
+        patterns: Vec<Word>,
+    },
+    /// `[inner] status 5.1.1, x.7.*`
+    Status {
+        /// Test the nested reply instead of the outer one.
+        inner: bool,
+        /// The patterns as written.
+        patterns: Vec<Word>,
+    },
+    /// `text contains "a", "b"` (values unescaped)
+    Contains(Vec<Word>),
+    /// `text matches /re/` (the source between the slashes, unchanged)
+    Matches(Word),
+    /// `text like "Messages from {ip}"` (values unescaped)
+    Like(Vec<Word>),
+    /// `phase rcpt, data`
+    Phase(Vec<Word>),
+    /// `mx *.google.com`
+    Mx(Vec<Word>),
+    /// `domain gmail.com`
+    Domain(Vec<Word>),
+    /// `flag class_mismatch`
+    Flag(Word),
+}

@@ -1,0 +1,334 @@
+//! pest pairs → AST. Comments are collected on the side; every other pair
+//! becomes a node with its span. The grammar guarantees the shapes matched
+//! here; a shape it does not guarantee is an internal error reported as a
+//! diagnostic, never a panic.
+
+use pest::iterators::Pair;
+
+use super::PestRule as R;
+use super::ast::*;
+use crate::diag::{Diagnostic, FileId, Span, codes};
+
+type P<'i> = Pair<'i, R>;
+type Res<T> = Result<T, Box<Diagnostic>>;
+
+struct Ctx<'i> {
+    file: FileId,
+    text: &'i str,
+}
+
+impl Ctx<'_> {
+    /// The span of a pair without the whitespace and comments that pest
+    /// lets a sequence swallow after its last optional part.
+    fn span(&self, p: &P) -> Span {
+        let s = p.as_span();
+        let (start, mut end) = (s.start(), s.end());
+        let comments: Vec<(usize, usize)> = p
+            .clone()
+            .into_inner()
+            .flatten()
+            .filter(|c| c.as_rule() == R::COMMENT)
+            .map(|c| (c.as_span().start(), c.as_span().end()))
+            .collect();
+        loop {
+            let trimmed = self.text.get(start..end).unwrap_or("").trim_end();
+            end = start + trimmed.len();
+            match comments.iter().find(|c| c.1 == end) {
+                Some(c) => end = c.0,
+                None => break,
+            }
+        }
+        Span::new(self.file, start..end)
+    }
+
+    fn word(&self, p: &P) -> Word {
+        Spanned::new(p.as_str().to_string(), self.span(p))
+    }
+
+    fn bug(&self, p: &P, what: &str) -> Box<Diagnostic> {
+        Box::new(Diagnostic::error(
+            codes::SYNTAX,
+            self.span(p),
+            format!("internal parser error: {what}"),
+        ))
+    }
+}
+
+/// The children of a pair, without comments.
+fn kids<'i>(p: &P<'i>) -> impl Iterator<Item = P<'i>> {
+    p.clone().into_inner().filter(|c| c.as_rule() != R::COMMENT)
+}
+
+fn next<'i>(cx: &Ctx, parent: &P<'i>, it: &mut impl Iterator<Item = P<'i>>) -> Res<P<'i>> {
+    it.next().ok_or_else(|| cx.bug(parent, "missing part"))
+}
+
+pub(super) fn file(file: FileId, text: &str, policy: P) -> Res<File> {
+    let cx = Ctx { file, text };
+    let comments = policy
+        .clone()
+        .into_inner()
+        .flatten()
+        .filter(|p| p.as_rule() == R::COMMENT)
+        .map(|p| Comment {
+            text: p.as_str().trim_start_matches('#').to_string(),
+            span: cx.span(&p),
+        })
+        .collect();
+    let mut items = Vec::new();
+    for p in kids(&policy) {
+        match p.as_rule() {
+            R::reason_decl => items.push(Item::Reason(reason(&cx, &p)?)),
+            R::statuses => items.push(Item::Statuses(table(&cx, &p)?)),
+            R::replies => items.push(Item::Replies(table(&cx, &p)?)),
+            R::rule_decl => items.push(Item::Rule(rule(&cx, &p)?)),
+            R::receiver_decl => items.push(Item::Receiver(receiver(&cx, &p)?)),
+            R::EOI => {}
+            _ => return Err(cx.bug(&p, "unexpected item")),
+        }
+    }
+    Ok(File { items, comments })
+}
+
+fn reason(cx: &Ctx, p: &P) -> Res<ReasonDecl> {
+    let mut it = kids(p).skip(1);
+    let name = cx.word(&next(cx, p, &mut it)?);
+    let mut fields = Vec::new();
+    for f in it {
+        let inner = next(cx, &f, &mut kids(&f))?;
+        let mut parts = kids(&inner).skip(1);
+        let first = next(cx, &inner, &mut parts)?;
+        fields.push(match inner.as_rule() {
+            R::reason_class => ReasonField::Class(cx.word(&first)),
+            R::reason_scope => ReasonField::Scope(cx.word(&first)),
+            R::reason_description => ReasonField::Description(string(cx, &first)?),
+            R::reason_on => ReasonField::On {
+                code: cx.word(&first),
+                class: cx.word(&next(cx, &inner, &mut parts)?),
+                span: cx.span(&inner),
+            },
+            _ => return Err(cx.bug(&inner, "unexpected reason field")),
+        });
+    }
+    Ok(ReasonDecl {
+        name,
+        fields,
+        span: cx.span(p),
+    })
+}
+
+fn table(cx: &Ctx, p: &P) -> Res<Table> {
+    let mut entries = Vec::new();
+    for e in kids(p).skip(1) {
+        let mut it = kids(&e);
+        let keys = kids(&next(cx, &e, &mut it)?).map(|k| cx.word(&k)).collect();
+        let outcome = outcome(cx, &next(cx, &e, &mut it)?)?;
+        entries.push(TableEntry {
+            keys,
+            outcome,
+            span: cx.span(&e),
+        });
+    }
+    Ok(Table {
+        entries,
+        span: cx.span(p),
+    })
+}
+
+fn rule(cx: &Ctx, p: &P) -> Res<RuleDecl> {
+    let mut it = kids(p).skip(1);
+    let id = cx.word(&next(cx, p, &mut it)?);
+    let when_p = next(cx, p, &mut it)?;
+    let cond = next(cx, &when_p, &mut kids(&when_p).skip(1))?;
+    let when = expr(cx, &cond)?;
+    let then_p = next(cx, p, &mut it)?;
+    let then = outcome(cx, &next(cx, &then_p, &mut kids(&then_p).skip(1))?)?;
+    let mut provenance = Vec::new();
+    for extra in it {
+        let clause = next(cx, &extra, &mut kids(&extra))?;
+        let value = next(cx, &clause, &mut kids(&clause).skip(1))?;
+        provenance.push(match clause.as_rule() {
+            R::source_clause => Provenance::Source(string(cx, &value)?),
+            R::observed_clause => Provenance::Observed(cx.word(&value)),
+            R::note_clause => Provenance::Note(string(cx, &value)?),
+            _ => return Err(cx.bug(&clause, "unexpected rule clause")),
+        });
+    }
+    Ok(RuleDecl {
+        id,
+        when,
+        then,
+        provenance,
+        span: cx.span(p),
+        when_span: cx.span(&when_p),
+        then_span: cx.span(&then_p),
+    })
+}
+
+fn outcome(cx: &Ctx, p: &P) -> Res<Outcome> {
+    let mut class = None;
+    let mut reason = None;
+    let mut scope = None;
+    for k in kids(p) {
+        match k.as_rule() {
+            R::class_name => class = Some(cx.word(&k)),
+            R::name if reason.is_none() => reason = Some(cx.word(&k)),
+            R::name => scope = Some(cx.word(&k)),
+            R::kw_scope => {}
+            _ => return Err(cx.bug(&k, "unexpected outcome part")),
+        }
+    }
+    let reason = reason.ok_or_else(|| cx.bug(p, "outcome without reason"))?;
+    Ok(Outcome {
+        class,
+        reason,
+        scope,
+        span: cx.span(p),
+    })
+}
+
+fn receiver(cx: &Ctx, p: &P) -> Res<ReceiverDecl> {
+    let mut it = kids(p).skip(1);
+    let name = cx.word(&next(cx, p, &mut it)?);
+    let mut fields = Vec::new();
+    for f in it {
+        let inner = next(cx, &f, &mut kids(&f))?;
+        fields.push(match inner.as_rule() {
+            R::receiver_title => {
+                ReceiverField::Title(string(cx, &next(cx, &inner, &mut kids(&inner).skip(1))?)?)
+            }
+            R::receiver_domains => ReceiverField::Domains(hosts(cx, &inner)?, cx.span(&inner)),
+            R::receiver_mx => ReceiverField::Mx(hosts(cx, &inner)?, cx.span(&inner)),
+            R::rule_decl => ReceiverField::Rule(rule(cx, &inner)?),
+            _ => return Err(cx.bug(&inner, "unexpected receiver field")),
+        });
+    }
+    Ok(ReceiverDecl {
+        name,
+        fields,
+        span: cx.span(p),
+    })
+}
+
+/// The hosts of a `domains`, `mx` or `domain` list (the pair holding the keyword and the list).
+fn hosts(cx: &Ctx, p: &P) -> Res<Vec<Word>> {
+    let list = next(cx, p, &mut kids(p).skip(1))?;
+    Ok(kids(&list)
+        .map(|h| {
+            let w = cx.word(&h);
+            let text = w.node.trim_matches('"').to_string();
+            Spanned::new(text, w.span)
+        })
+        .collect())
+}
+
+fn expr(cx: &Ctx, p: &P) -> Res<Expr> {
+    match p.as_rule() {
+        R::condition => expr(cx, &next(cx, p, &mut kids(p))?),
+        R::or_expr => flat(cx, p, R::kw_or, Expr::Or),
+        R::and_expr => flat(cx, p, R::kw_and, Expr::And),
+        R::unary => {
+            let mut nots = 0;
+            let mut inner = None;
+            for k in kids(p) {
+                if k.as_rule() == R::kw_not {
+                    nots += 1;
+                } else {
+                    inner = Some(expr(cx, &k)?);
+                }
+            }
+            let mut e = inner.ok_or_else(|| cx.bug(p, "empty condition"))?;
+            for _ in 0..nots {
+                e = Expr::Not(Box::new(e));
+            }
+            Ok(e)
+        }
+        _ => Ok(Expr::Test(Spanned::new(test(cx, p)?, cx.span(p)))),
+    }
+}
+
+/// An `or`/`and` chain, flattened: a single operand is returned as is, and
+/// operands that are chains of the same operator are spliced in.
+fn flat(cx: &Ctx, p: &P, op: R, make: fn(Vec<Expr>) -> Expr) -> Res<Expr> {
+    let mut parts = Vec::new();
+    for k in kids(p).filter(|k| k.as_rule() != op) {
+        match (expr(cx, &k)?, op) {
+            (Expr::Or(v), R::kw_or) | (Expr::And(v), R::kw_and) => parts.extend(v),
+            (e, _) => parts.push(e),
+        }
+    }
+    if parts.len() == 1 {
+        return parts.pop().ok_or_else(|| cx.bug(p, "empty chain"));
+    }
+    Ok(make(parts))
+}
+
+fn test(cx: &Ctx, p: &P) -> Res<Test> {
+    let inner = kids(p).next().is_some_and(|k| k.as_rule() == R::inner);
+    let words = |skip: usize| -> Vec<P> { kids(p).skip(skip).collect() };
+    let list_words = |list: &P| kids(list).map(|k| cx.word(&k)).collect::<Vec<_>>();
+    Ok(match p.as_rule() {
+        R::code_test | R::status_test => {
+            let list = words(usize::from(inner) + 1)
+                .into_iter()
+                .next()
+                .ok_or_else(|| cx.bug(p, "no codes"))?;
+            let patterns = list_words(&list);
+            if p.as_rule() == R::code_test {
+                Test::Code { inner, patterns }
+            } else {
+                Test::Status { inner, patterns }
+            }
+        }
+        R::text_test => {
+            let t = next(cx, p, &mut kids(p).skip(1))?;
+            let args: Vec<P> = kids(&t).skip(1).collect();
+            match t.as_rule() {
+                R::text_contains => {
+                    Test::Contains(args.iter().map(|a| string(cx, a)).collect::<Res<_>>()?)
+                }
+                R::text_like => Test::Like(args.iter().map(|a| string(cx, a)).collect::<Res<_>>()?),
+                R::text_matches => {
+                    let re = args.first().ok_or_else(|| cx.bug(&t, "no regex"))?;
+                    let body = next(cx, re, &mut kids(re))?;
+                    Test::Matches(cx.word(&body))
+                }
+                _ => return Err(cx.bug(&t, "unexpected text test")),
+            }
+        }
+        R::phase_test => Test::Phase(words(1).iter().map(|w| cx.word(w)).collect()),
+        R::mx_test => Test::Mx(hosts(cx, p)?),
+        R::domain_test => Test::Domain(hosts(cx, p)?),
+        R::flag_test => Test::Flag(cx.word(&next(cx, p, &mut kids(p).skip(1))?)),
+        _ => return Err(cx.bug(p, "unexpected test")),
+    })
+}
+
+/// A string's value with escapes resolved; the span is the whole literal,
+/// quotes included.
+fn string(cx: &Ctx, p: &P) -> Res<Word> {
+    let raw = kids(p)
+        .next()
+        .map(|i| i.as_str().to_string())
+        .unwrap_or_default();
+    Ok(Spanned::new(unescape(&raw), cx.span(p)))
+}
+
+/// Resolves `\"`, `\\`, `\n`, `\t`; any other escaped character stands for itself.
+pub fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
