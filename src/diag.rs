@@ -331,6 +331,22 @@ impl Sources {
         format!("{name}:{l}:{c}")
     }
 
+    /// The span's range moved out to character boundaries and into the file.
+    fn snap(&self, span: Span) -> Range<usize> {
+        let Some(f) = self.files.get(span.file) else {
+            return 0..0;
+        };
+        let mut start = span.start.min(f.text.len());
+        let mut end = span.end.clamp(start, f.text.len());
+        while !f.text.is_char_boundary(start) {
+            start -= 1;
+        }
+        while !f.text.is_char_boundary(end) {
+            end += 1;
+        }
+        start..end
+    }
+
     /// Renders a diagnostic as text: location, source line and caret.
     pub fn render(&self, d: &Diagnostic) -> String {
         let mut cs = match d.severity {
@@ -341,10 +357,10 @@ impl Sources {
         .with_message(&d.message);
         let mut labels = Vec::new();
         if let Some(span) = d.span {
-            labels.push(Label::primary(span.file, span.range()).with_message(&d.label));
+            labels.push(Label::primary(span.file, self.snap(span)).with_message(&d.label));
         }
         for (span, text) in &d.notes {
-            labels.push(Label::secondary(span.file, span.range()).with_message(text));
+            labels.push(Label::secondary(span.file, self.snap(*span)).with_message(text));
         }
         cs = cs.with_labels(labels);
         if let Some(help) = &d.help {

@@ -123,7 +123,7 @@ impl Printer<'_> {
         self.last_end = span.end;
         if let Some(c) = self.comments.get(self.next) {
             let between = self.text.get(span.end..c.span.start).unwrap_or("\n");
-            if c.span.start >= span.end && !between.contains('\n') {
+            if c.span.start >= span.end && !between.contains('\n') && between.trim().is_empty() {
                 if let Some(last) = self.out.last_mut() {
                     last.push_str(&format!("  #{}", c.text.trim_end()));
                 }
@@ -174,7 +174,6 @@ impl Printer<'_> {
                 for (i, f) in r.fields.iter().enumerate() {
                     let is_rule = matches!(f, ReceiverField::Rule(_));
                     if i > 0 && (is_rule || prev_rule) {
-                        p.flush_before(f.span().start, 1);
                         p.blank();
                     }
                     prev_rule = is_rule;

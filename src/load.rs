@@ -72,16 +72,24 @@ pub fn read_paths(paths: &[PathBuf]) -> (Sources, Vec<Diagnostic>) {
 
 fn read_one(sources: &mut Sources, diags: &mut Vec<Diagnostic>, path: &Path, rel: String) {
     let name = path.display().to_string();
-    let bytes = match read_limited(path) {
-        Ok(b) => b,
-        Err(e) => {
-            diags.push(Diagnostic::global(
-                codes::IO,
-                format!("cannot read `{name}`: {e}"),
-            ));
-            return;
-        }
-    };
+    match read_limited(path) {
+        Ok(bytes) => add_bytes(sources, diags, name, rel, bytes),
+        Err(e) => diags.push(Diagnostic::global(
+            codes::IO,
+            format!("cannot read `{name}`: {e}"),
+        )),
+    }
+}
+
+/// Adds a file given as bytes: text that is too large or not UTF-8 becomes
+/// a located diagnostic.
+pub fn add_bytes(
+    sources: &mut Sources,
+    diags: &mut Vec<Diagnostic>,
+    name: String,
+    rel: String,
+    bytes: Vec<u8>,
+) {
     if bytes.len() > MAX_FILE_BYTES {
         let id = sources.add(name, rel, String::new());
         diags.push(Diagnostic::error(
@@ -102,7 +110,7 @@ fn read_one(sources: &mut Sources, diags: &mut Vec<Diagnostic>, path: &Path, rel
             diags.push(
                 Diagnostic::error(
                     codes::INVALID_UTF8,
-                    Span::new(id, at..at + 1),
+                    Span::new(id, at..at + char::REPLACEMENT_CHARACTER.len_utf8()),
                     "the file is not valid UTF-8",
                 )
                 .with_label("invalid byte here")
@@ -110,6 +118,21 @@ fn read_one(sources: &mut Sources, diags: &mut Vec<Diagnostic>, path: &Path, rel
             );
         }
     }
+}
+
+/// Compiles one file given as bytes (any bytes: the answer is a policy or
+/// diagnostics, never a panic).
+pub fn compile_bytes(name: &str, bytes: &[u8]) -> Compiled {
+    let mut sources = Sources::new();
+    let mut diags = Vec::new();
+    add_bytes(
+        &mut sources,
+        &mut diags,
+        name.to_string(),
+        name.to_string(),
+        bytes.to_vec(),
+    );
+    compile(sources, diags)
 }
 
 /// Reads at most one byte more than the limit, so a huge file is refused

@@ -135,38 +135,130 @@ fn hosts_covered(b: &[HostPat], a: &[HostPat]) -> bool {
     b.iter().all(|h| a.iter().any(|g| g.covers(h)))
 }
 
+/// The most implication checks the shadowing lint makes for one level of
+/// rules; past it the lint stops rather than slow the compiler down.
+pub const MAX_SHADOW_CHECKS: usize = 2_000_000;
+
+/// A conjunction's key strings: those of its first positive `contains`
+/// test. A conjunction B can only imply one with keys when one of B's
+/// `contains` strings holds one of the keys, which an automaton over all
+/// keys finds without comparing every pair of rules.
+fn keys<'a>(conj: &[Lit<'a>]) -> Option<&'a [String]> {
+    conj.iter().find_map(|(neg, a)| match (&a.test, neg) {
+        (AtomTest::Contains(v), false) => Some(v.as_slice()),
+        _ => None,
+    })
+}
+
+/// The kinds of test in a conjunction, by polarity, as a bit set: a
+/// conjunction can only imply one whose kinds are a subset of its own.
+fn kinds(conj: &[Lit]) -> u32 {
+    conj.iter().fold(0, |m, (neg, a)| {
+        let k = match a.test {
+            AtomTest::Code { .. } => 0,
+            AtomTest::Status { .. } => 1,
+            AtomTest::Contains(_) => 2,
+            AtomTest::Regex(_) => 3,
+            AtomTest::Phase(_) => 4,
+            AtomTest::Mx(_) => 5,
+            AtomTest::Domain(_) => 6,
+            AtomTest::Flag(_) => 7,
+        };
+        m | 1 << (k + if *neg { 8 } else { 0 })
+    })
+}
+
+/// The rules (by index) that could shadow rule `j`, given its first conjunction.
+fn candidates(
+    j: usize,
+    first: &[Lit],
+    ac: Option<&aho_corasick::AhoCorasick>,
+    owners: &[usize],
+    unindexed: &[(u32, Vec<usize>)],
+) -> Vec<usize> {
+    let mask = kinds(first);
+    let mut out: Vec<usize> = unindexed
+        .iter()
+        .filter(|(m, _)| m & !mask == 0)
+        .flat_map(|(_, rules)| rules.iter().copied().take_while(|&i| i < j))
+        .collect();
+    if let (Some(ac), Some(s)) = (ac, keys(first).and_then(|k| k.first())) {
+        let owners_of = ac
+            .find_overlapping_iter(s.as_str())
+            .filter_map(|m| owners.get(m.pattern().as_usize()).copied());
+        out.extend(owners_of.filter(|&i| i < j));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 fn shadowed_rules(unit: &Unit, rules: &[CompiledRule], out: &mut Vec<Diagnostic>) {
     let forms: Vec<Option<Vec<Conj>>> = rules.iter().map(|r| dnf(&r.cond, false)).collect();
+    let mut patterns: Vec<&str> = Vec::new();
+    let mut owners: Vec<usize> = Vec::new();
+    let mut unindexed: Vec<(u32, Vec<usize>)> = Vec::new();
+    for (i, f) in forms.iter().enumerate() {
+        for conj in f.iter().flatten() {
+            match keys(conj) {
+                Some(ks) => {
+                    for k in ks {
+                        patterns.push(k);
+                        owners.push(i);
+                    }
+                }
+                None => {
+                    let m = kinds(conj);
+                    match unindexed.iter_mut().find(|(k, _)| *k == m) {
+                        Some((_, v)) if v.last() != Some(&i) => v.push(i),
+                        Some(_) => {}
+                        None => unindexed.push((m, vec![i])),
+                    }
+                }
+            }
+        }
+    }
+    let ac = aho_corasick::AhoCorasick::new(&patterns).ok();
+    let mut budget = MAX_SHADOW_CHECKS;
     for (j, rj) in rules.iter().enumerate() {
         let Some(Some(fj)) = forms.get(j) else {
             continue;
         };
-        let earlier = rules.iter().zip(forms.iter()).take(j);
-        if let Some((ri, _)) = earlier
-            .filter_map(|(r, f)| f.as_ref().map(|f| (r, f)))
-            .find(|(_, fi)| implies(fj, fi))
-        {
-            let span = unit
-                .rule_spans
-                .get(&rj.id)
-                .copied()
-                .unwrap_or(rj.location.span);
-            let first = unit
-                .rule_spans
-                .get(&ri.id)
-                .copied()
-                .unwrap_or(ri.location.span);
-            out.push(
-                Diagnostic::warning(
-                    codes::SHADOWED_RULE,
-                    span,
-                    format!("the rule `{}` can never decide: `{}` matches everything it matches and comes first", rj.id, ri.id),
-                )
-                .with_label("never reached")
-                .with_note(first, format!("`{}` decides first", ri.id))
-                .with_help("move the narrower rule above the wider one, or remove it"),
-            );
+        let Some(first) = fj.first() else { continue };
+        let cands = candidates(j, first, ac.as_ref(), &owners, &unindexed);
+        if cands.len() > budget {
+            return;
         }
+        budget -= cands.len();
+        let hit = cands.into_iter().find(|&i| {
+            forms
+                .get(i)
+                .and_then(|f| f.as_ref())
+                .is_some_and(|fi| implies(fj, fi))
+        });
+        let Some(ri) = hit.and_then(|i| rules.get(i)) else {
+            continue;
+        };
+        let span = unit
+            .rule_spans
+            .get(&rj.id)
+            .copied()
+            .unwrap_or(rj.location.span);
+        let first_span = unit
+            .rule_spans
+            .get(&ri.id)
+            .copied()
+            .unwrap_or(ri.location.span);
+        out.push(
+            Diagnostic::warning(
+                codes::SHADOWED_RULE,
+                span,
+                format!("the rule `{}` can never decide: `{}` matches everything it matches and comes first", rj.id, ri.id),
+            )
+            .with_label("never reached")
+            .with_note(first_span, format!("`{}` decides first", ri.id))
+            .with_help("move the narrower rule above the wider one, or remove it"),
+        );
     }
 }
 

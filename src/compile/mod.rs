@@ -19,6 +19,9 @@ mod lint;
 mod lower;
 pub mod patterns;
 
+pub use lint::{MAX_DNF_TERMS, MAX_SHADOW_CHECKS};
+pub use lower::{MAX_PATTERN_BYTES, MAX_REGEX_BYTES};
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 

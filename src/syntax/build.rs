@@ -172,8 +172,8 @@ fn outcome(cx: &Ctx, p: &P) -> Res<Outcome> {
     for k in kids(p) {
         match k.as_rule() {
             R::class_name => class = Some(cx.word(&k)),
-            R::name if reason.is_none() => reason = Some(cx.word(&k)),
-            R::name => scope = Some(cx.word(&k)),
+            R::reason_ref => reason = Some(cx.word(&k)),
+            R::scope_ref => scope = Some(cx.word(&k)),
             R::kw_scope => {}
             _ => return Err(cx.bug(&k, "unexpected outcome part")),
         }
@@ -237,11 +237,14 @@ fn expr(cx: &Ctx, p: &P) -> Res<Expr> {
                     inner = Some(expr(cx, &k)?);
                 }
             }
-            let mut e = inner.ok_or_else(|| cx.bug(p, "empty condition"))?;
-            for _ in 0..nots {
-                e = Expr::Not(Box::new(e));
-            }
-            Ok(e)
+            // `not not x` is `x`: an even run of `not`s cancels out, so the
+            // tree stays shallow however many are written.
+            let e = inner.ok_or_else(|| cx.bug(p, "empty condition"))?;
+            Ok(if nots % 2 == 1 {
+                Expr::Not(Box::new(e))
+            } else {
+                e
+            })
         }
         _ => Ok(Expr::Test(Spanned::new(test(cx, p)?, cx.span(p)))),
     }

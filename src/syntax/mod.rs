@@ -139,6 +139,12 @@ fn translate(file: FileId, text: &str, e: &pest::error::Error<Rule>) -> Diagnost
         }
         ErrorVariant::CustomError { .. } => Vec::new(),
     };
+    let name = name_in_context(text, pos);
+    for e in expected.iter_mut() {
+        if *e == "a name" {
+            *e = name;
+        }
+    }
     expected.sort_unstable();
     expected.dedup();
     let message = if expected.is_empty() {
@@ -150,6 +156,22 @@ fn translate(file: FileId, text: &str, e: &pest::error::Error<Rule>) -> Diagnost
     Diagnostic::error(codes::SYNTAX, Span::new(file, pos..end), message)
         .with_label("unexpected here")
         .with_help(hint(&expected))
+}
+
+/// What kind of name is expected at `pos`, from the word before it.
+fn name_in_context(text: &str, pos: usize) -> &'static str {
+    let before = text.get(..pos).unwrap_or("");
+    let prev = before.split_whitespace().next_back().unwrap_or("");
+    match prev {
+        "then" | "hard" | "soft" | "block" | "defer" | "ignore" => "a reason",
+        "scope" => "a scope (`recipient`, `sender_ip`, …)",
+        "rule" => "a rule id",
+        "receiver" => "a receiver name",
+        "reason" => "a name for the reason",
+        "phase" => "a phase (`connect`, `helo`, `mail`, `rcpt`, `data`)",
+        "flag" => "a flag",
+        _ => "a name",
+    }
 }
 
 fn hint(expected: &[&str]) -> String {
@@ -256,6 +278,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::kw_flag => "a test",
         Rule::class_name => "a class (`hard`, `soft`, `block`, `defer`, `ignore`)",
         Rule::outcome_body => "an outcome",
+        Rule::reason_ref => "a reason",
+        Rule::scope_ref => "a scope (`recipient`, `sender_ip`, …)",
         Rule::name => "a name",
         Rule::string | Rule::string_inner => "a quoted string",
         Rule::regex | Rule::regex_inner => "a regular expression between slashes",

@@ -1,0 +1,13 @@
+//! Rebound's integration tests: one binary, data-driven where it can be.
+
+mod check;
+mod cli;
+mod fmt;
+mod limits;
+mod never_panic;
+mod shipped;
+
+/// The project root.
+pub fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
