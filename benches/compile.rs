@@ -24,25 +24,15 @@ fn bench(c: &mut Criterion) {
             assert!(compiled.policy.is_some());
         })
     });
-    let text: String = rebound::load::shipped_files()
-        .iter()
-        .map(|(_, t)| *t)
-        .collect::<Vec<_>>()
-        .join("\n");
-    c.bench_function("parse/shipped", |b| {
-        b.iter(|| rebound::syntax::parse(0, &text).map(|f| f.items.len()))
-    });
+    let text: String = rebound::load::shipped_files().iter().map(|(_, t)| *t).collect::<Vec<_>>().join("\n");
+    c.bench_function("parse/shipped", |b| b.iter(|| rebound::syntax::parse(0, &text).map(|f| f.items.len())));
     let mut group = c.benchmark_group("compile/generated");
     group.sample_size(10);
     for n in [100, 1_000, 10_000] {
         let text = generated(n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, text| {
-            b.iter(|| {
-                rebound::compile_str("generated.rebound", text)
-                    .policy
-                    .is_some()
-            })
+            b.iter(|| rebound::compile_str("generated.rebound", text).policy.is_some())
         });
     }
     group.finish();

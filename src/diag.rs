@@ -43,11 +43,7 @@ impl PartialEq for Span {
 impl Span {
     /// A span in `file` covering `range`.
     pub fn new(file: FileId, range: Range<usize>) -> Span {
-        Span {
-            file,
-            start: range.start,
-            end: range.end,
-        }
+        Span { file, start: range.start, end: range.end }
     }
 
     /// The key spans sort by: file, then position.
@@ -57,11 +53,7 @@ impl Span {
 
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
-        Span {
-            file: self.file,
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
+        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
     }
 
     /// The byte range.
@@ -115,10 +107,7 @@ impl Diagnostic {
 
     /// A warning at `span`.
     pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, span, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, span, message) }
     }
 
     /// An error about no place in particular (a file that cannot be read).
@@ -180,10 +169,7 @@ pub fn sort_and_bound(diags: &mut Vec<Diagnostic>, limit: usize) {
         });
         diags.push(Diagnostic::global(
             codes::TOO_MANY_ERRORS,
-            format!(
-                "stopped after {limit} errors; {} more not shown",
-                errors - limit
-            ),
+            format!("stopped after {limit} errors; {} more not shown", errors - limit),
         ));
     }
 }
@@ -283,12 +269,7 @@ impl Sources {
     /// Adds a file and returns its id.
     pub fn add(&mut self, name: impl Into<String>, rel: impl Into<String>, text: String) -> FileId {
         let line_starts = files::line_starts(&text).collect();
-        self.files.push(SourceFile {
-            name: name.into(),
-            rel: rel.into(),
-            text,
-            line_starts,
-        });
+        self.files.push(SourceFile { name: name.into(), rel: rel.into(), text, line_starts });
         self.files.len() - 1
     }
 
@@ -307,27 +288,16 @@ impl Sources {
         let Some(f) = self.files.get(file) else {
             return (0, 0);
         };
-        let line = f
-            .line_starts
-            .partition_point(|&s| s <= offset)
-            .saturating_sub(1);
+        let line = f.line_starts.partition_point(|&s| s <= offset).saturating_sub(1);
         let start = f.line_starts.get(line).copied().unwrap_or(0);
-        let col = f
-            .text
-            .get(start..offset.min(f.text.len()))
-            .map(|s| s.chars().count())
-            .unwrap_or(0);
+        let col = f.text.get(start..offset.min(f.text.len())).map(|s| s.chars().count()).unwrap_or(0);
         (line + 1, col + 1)
     }
 
     /// `name:line:col` of a span.
     pub fn location(&self, span: Span) -> String {
         let (l, c) = self.line_col(span.file, span.start);
-        let name = self
-            .files
-            .get(span.file)
-            .map(|f| f.name.as_str())
-            .unwrap_or("?");
+        let name = self.files.get(span.file).map(|f| f.name.as_str()).unwrap_or("?");
         format!("{name}:{l}:{c}")
     }
 
@@ -422,24 +392,16 @@ impl<'a> Files<'a> for Sources {
     type Source = &'a str;
 
     fn name(&'a self, id: FileId) -> Result<&'a str, files::Error> {
-        self.files
-            .get(id)
-            .map(|f| f.name.as_str())
-            .ok_or(files::Error::FileMissing)
+        self.files.get(id).map(|f| f.name.as_str()).ok_or(files::Error::FileMissing)
     }
 
     fn source(&'a self, id: FileId) -> Result<&'a str, files::Error> {
-        self.files
-            .get(id)
-            .map(|f| f.text.as_str())
-            .ok_or(files::Error::FileMissing)
+        self.files.get(id).map(|f| f.text.as_str()).ok_or(files::Error::FileMissing)
     }
 
     fn line_index(&'a self, id: FileId, byte_index: usize) -> Result<usize, files::Error> {
         let f = self.files.get(id).ok_or(files::Error::FileMissing)?;
-        Ok(f.line_starts
-            .partition_point(|&s| s <= byte_index)
-            .saturating_sub(1))
+        Ok(f.line_starts.partition_point(|&s| s <= byte_index).saturating_sub(1))
     }
 
     fn line_range(&'a self, id: FileId, line_index: usize) -> Result<Range<usize>, files::Error> {
@@ -447,15 +409,8 @@ impl<'a> Files<'a> for Sources {
         let start = *f
             .line_starts
             .get(line_index)
-            .ok_or(files::Error::LineTooLarge {
-                given: line_index,
-                max: f.line_starts.len().saturating_sub(1),
-            })?;
-        let end = f
-            .line_starts
-            .get(line_index + 1)
-            .copied()
-            .unwrap_or(f.text.len());
+            .ok_or(files::Error::LineTooLarge { given: line_index, max: f.line_starts.len().saturating_sub(1) })?;
+        let end = f.line_starts.get(line_index + 1).copied().unwrap_or(f.text.len());
         Ok(start..end)
     }
 }

@@ -41,13 +41,7 @@ pub fn format(text: &str) -> Result<String, FmtError> {
 /// Prints a parsed file in canonical form; `text` is the source it came
 /// from (for comments and blank lines).
 pub fn print(file: &File, text: &str) -> String {
-    let mut p = Printer {
-        text,
-        comments: &file.comments,
-        next: 0,
-        out: Vec::new(),
-        last_end: 0,
-    };
+    let mut p = Printer { text, comments: &file.comments, next: 0, out: Vec::new(), last_end: 0 };
     for (i, item) in file.items.iter().enumerate() {
         if i > 0 {
             p.blank();
@@ -73,11 +67,7 @@ struct Printer<'a> {
 
 impl Printer<'_> {
     fn blank(&mut self) {
-        if self
-            .out
-            .last()
-            .is_some_and(|l| !l.is_empty() && !l.ends_with('{'))
-        {
+        if self.out.last().is_some_and(|l| !l.is_empty() && !l.ends_with('{')) {
             self.out.push(String::new());
         }
     }
@@ -86,12 +76,7 @@ impl Printer<'_> {
     fn had_blank(&self, start: usize) -> bool {
         let gap = self.text.get(self.last_end.min(start)..start).unwrap_or("");
         let lines: Vec<&str> = gap.split('\n').collect();
-        lines.len() >= 3
-            && lines
-                .iter()
-                .skip(1)
-                .take(lines.len() - 2)
-                .any(|l| l.trim().is_empty())
+        lines.len() >= 3 && lines.iter().skip(1).take(lines.len() - 2).any(|l| l.trim().is_empty())
     }
 
     /// Prints the comments that start before `pos` on their own lines.
@@ -103,8 +88,7 @@ impl Printer<'_> {
             if !self.out.is_empty() && self.had_blank(c.span.start) {
                 self.blank();
             }
-            self.out
-                .push(format!("{}#{}", INDENT.repeat(depth), c.text.trim_end()));
+            self.out.push(format!("{}#{}", INDENT.repeat(depth), c.text.trim_end()));
             self.last_end = c.span.end;
             self.next += 1;
         }
@@ -178,12 +162,8 @@ impl Printer<'_> {
                     }
                     prev_rule = is_rule;
                     match f {
-                        ReceiverField::Title(w) => {
-                            p.simple(w.span, 1, format!("title {}", quote(&w.node)))
-                        }
-                        ReceiverField::Domains(ws, s) => {
-                            p.simple(*s, 1, format!("domains {}", hosts(ws)))
-                        }
+                        ReceiverField::Title(w) => p.simple(w.span, 1, format!("title {}", quote(&w.node))),
+                        ReceiverField::Domains(ws, s) => p.simple(*s, 1, format!("domains {}", hosts(ws))),
                         ReceiverField::Mx(ws, s) => p.simple(*s, 1, format!("mx {}", hosts(ws))),
                         ReceiverField::Rule(rd) => p.rule(rd, 1),
                     }
@@ -200,20 +180,11 @@ impl Printer<'_> {
 
     fn table(&mut self, kw: &str, t: &Table) {
         let keys: Vec<String> = t.entries.iter().map(|e| words(&e.keys)).collect();
-        let width = keys
-            .iter()
-            .map(|k| k.chars().count())
-            .filter(|&w| w <= 24)
-            .max()
-            .unwrap_or(0);
+        let width = keys.iter().map(|k| k.chars().count()).filter(|&w| w <= 24).max().unwrap_or(0);
         self.block(t.span, 0, kw.to_string(), |p| {
             for (e, k) in t.entries.iter().zip(keys) {
                 let pad = width.saturating_sub(k.chars().count());
-                p.simple(
-                    e.span,
-                    1,
-                    format!("{k}{} -> {}", " ".repeat(pad), outcome(&e.outcome)),
-                );
+                p.simple(e.span, 1, format!("{k}{} -> {}", " ".repeat(pad), outcome(&e.outcome)));
             }
         });
     }
@@ -255,10 +226,7 @@ fn outcome(o: &Outcome) -> String {
 }
 
 fn words(ws: &[Word]) -> String {
-    ws.iter()
-        .map(|w| w.node.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    ws.iter().map(|w| w.node.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 fn hosts(ws: &[Word]) -> String {
@@ -266,16 +234,10 @@ fn hosts(ws: &[Word]) -> String {
         .map(|w| {
             let bare = w.node.strip_prefix("*.").unwrap_or(&w.node);
             let plain = !bare.is_empty()
-                && bare.split('.').all(|l| {
-                    !l.is_empty()
-                        && l.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                });
-            if plain {
-                w.node.clone()
-            } else {
-                format!("\"{}\"", w.node)
-            }
+                && bare
+                    .split('.')
+                    .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+            if plain { w.node.clone() } else { format!("\"{}\"", w.node) }
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -299,12 +261,7 @@ pub fn quote(s: &str) -> String {
 }
 
 fn test(t: &Test) -> String {
-    let strings = |v: &[Word]| {
-        v.iter()
-            .map(|w| quote(&w.node))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let strings = |v: &[Word]| v.iter().map(|w| quote(&w.node)).collect::<Vec<_>>().join(", ");
     let inner = |i: &bool| if *i { "inner " } else { "" };
     match t {
         Test::Code { inner: i, patterns } => format!("{}code {}", inner(i), words(patterns)),
@@ -332,16 +289,8 @@ fn prec(e: &Expr) -> u8 {
 /// One line for `e`, parenthesised when it binds looser than `min`.
 fn one_line(e: &Expr, min: u8) -> String {
     let s = match e {
-        Expr::Or(v) => v
-            .iter()
-            .map(|x| one_line(x, 2))
-            .collect::<Vec<_>>()
-            .join(" or "),
-        Expr::And(v) => v
-            .iter()
-            .map(|x| one_line(x, 3))
-            .collect::<Vec<_>>()
-            .join(" and "),
+        Expr::Or(v) => v.iter().map(|x| one_line(x, 2)).collect::<Vec<_>>().join(" or "),
+        Expr::And(v) => v.iter().map(|x| one_line(x, 3)).collect::<Vec<_>>().join(" and "),
         Expr::Not(x) => format!("not {}", one_line(x, 3)),
         Expr::Test(t) => test(&t.node),
     };
@@ -359,30 +308,18 @@ fn layout(e: &Expr, head: &str, col: usize, cont: &str) -> Vec<String> {
     }
     match e {
         Expr::Or(v) | Expr::And(v) => {
-            let (op, min) = if matches!(e, Expr::Or(_)) {
-                ("or ", 2)
-            } else {
-                ("and ", 3)
-            };
+            let (op, min) = if matches!(e, Expr::Or(_)) { ("or ", 2) } else { ("and ", 3) };
             let deeper = format!("{cont}  ");
             let mut lines = Vec::new();
             for (i, x) in v.iter().enumerate() {
-                let part_head = if i == 0 {
-                    head.to_string()
-                } else {
-                    format!("{cont}{op}")
-                };
+                let part_head = if i == 0 { head.to_string() } else { format!("{cont}{op}") };
                 if prec(x) < min {
                     // A looser group inside: parenthesised, its lines shifted under the paren.
                     let inner = layout(x, "", col + part_head.len() + 1, "");
                     let pad = " ".repeat(part_head.len() + 1);
                     let n = inner.len();
                     for (j, l) in inner.into_iter().enumerate() {
-                        let open = if j == 0 {
-                            format!("{part_head}(")
-                        } else {
-                            pad.clone()
-                        };
+                        let open = if j == 0 { format!("{part_head}(") } else { pad.clone() };
                         let close = if j + 1 == n { ")" } else { "" };
                         lines.push(format!("{open}{l}{close}"));
                     }
@@ -394,11 +331,7 @@ fn layout(e: &Expr, head: &str, col: usize, cont: &str) -> Vec<String> {
         }
         Expr::Test(t) => match &t.node {
             Test::Contains(v) | Test::Like(v) if v.len() > 1 => {
-                let kw = if matches!(t.node, Test::Contains(_)) {
-                    "text contains "
-                } else {
-                    "text like "
-                };
+                let kw = if matches!(t.node, Test::Contains(_)) { "text contains " } else { "text like " };
                 pack(&format!("{head}{kw}"), v, col)
             }
             _ => vec![flat],

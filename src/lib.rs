@@ -26,10 +26,7 @@
 //! let policy = compiled.policy.unwrap();
 //! assert_eq!(policy.global_rules()[0].id, "unknown_user");
 //! ```
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cli;
 pub mod compile;
@@ -44,3 +41,5 @@ pub use compile::{Compiled, compile, compile_str};
 pub use diag::{Diagnostic, Severity, Sources};
 pub use model::{Class, Phase, Scope};
 pub use policy::Policy;
+pub mod eval;
+pub mod event;

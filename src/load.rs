@@ -50,18 +50,12 @@ pub fn read_paths(paths: &[PathBuf]) -> (Sources, Vec<Diagnostic>) {
         let files = match policy_files(p) {
             Ok(f) => f,
             Err(e) => {
-                diags.push(Diagnostic::global(
-                    codes::IO,
-                    format!("cannot read `{}`: {e}", p.display()),
-                ));
+                diags.push(Diagnostic::global(codes::IO, format!("cannot read `{}`: {e}", p.display())));
                 continue;
             }
         };
         if files.is_empty() {
-            diags.push(Diagnostic::global(
-                codes::NO_FILES,
-                format!("`{}` holds no `.rebound` file", p.display()),
-            ));
+            diags.push(Diagnostic::global(codes::NO_FILES, format!("`{}` holds no `.rebound` file", p.display())));
         }
         for (path, rel) in files {
             read_one(&mut sources, &mut diags, &path, rel);
@@ -74,22 +68,13 @@ fn read_one(sources: &mut Sources, diags: &mut Vec<Diagnostic>, path: &Path, rel
     let name = path.display().to_string();
     match read_limited(path) {
         Ok(bytes) => add_bytes(sources, diags, name, rel, bytes),
-        Err(e) => diags.push(Diagnostic::global(
-            codes::IO,
-            format!("cannot read `{name}`: {e}"),
-        )),
+        Err(e) => diags.push(Diagnostic::global(codes::IO, format!("cannot read `{name}`: {e}"))),
     }
 }
 
 /// Adds a file given as bytes: text that is too large or not UTF-8 becomes
 /// a located diagnostic.
-pub fn add_bytes(
-    sources: &mut Sources,
-    diags: &mut Vec<Diagnostic>,
-    name: String,
-    rel: String,
-    bytes: Vec<u8>,
-) {
+pub fn add_bytes(sources: &mut Sources, diags: &mut Vec<Diagnostic>, name: String, rel: String, bytes: Vec<u8>) {
     if bytes.len() > MAX_FILE_BYTES {
         let id = sources.add(name, rel, String::new());
         diags.push(Diagnostic::error(
@@ -125,13 +110,7 @@ pub fn add_bytes(
 pub fn compile_bytes(name: &str, bytes: &[u8]) -> Compiled {
     let mut sources = Sources::new();
     let mut diags = Vec::new();
-    add_bytes(
-        &mut sources,
-        &mut diags,
-        name.to_string(),
-        name.to_string(),
-        bytes.to_vec(),
-    );
+    add_bytes(&mut sources, &mut diags, name.to_string(), name.to_string(), bytes.to_vec());
     compile(sources, diags)
 }
 
@@ -149,10 +128,7 @@ fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
 pub fn policy_files(p: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
     let meta = std::fs::metadata(p)?;
     if !meta.is_dir() {
-        let rel = p
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
+        let rel = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         return Ok(vec![(p.to_path_buf(), rel)]);
     }
     let mut out = Vec::new();
@@ -172,11 +148,7 @@ fn walk(dir: &Path, root: &Path, out: &mut Vec<(PathBuf, String)>) -> std::io::R
         if entry.file_type()?.is_dir() {
             walk(&path, root, out)?;
         } else if name.ends_with(".rebound") {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
             out.push((path, rel));
         }
     }

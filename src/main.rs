@@ -14,10 +14,7 @@ fn main() -> std::process::ExitCode {
     let code = match rebound::cli::run(cli).map_err(anyhow::Error::from) {
         Ok(code) => code,
         // A closed pipe (`rebound … | head`) is not a failure of Rebound.
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {
             rebound::cli::Exit::Ok
         }
         Err(e) => {

@@ -85,10 +85,7 @@ vocabulary! {
 impl Scope {
     /// Whether this scope blames the sender, which a striking verdict must not.
     pub fn blames_sender(self) -> bool {
-        matches!(
-            self,
-            Scope::SenderIp | Scope::SenderDomain | Scope::Content | Scope::Message
-        )
+        matches!(self, Scope::SenderIp | Scope::SenderDomain | Scope::Content | Scope::Message)
     }
 }
 
@@ -145,259 +142,53 @@ pub struct ReasonInfo {
 
 /// The standard reasons of SPEC §3: name, class, class on 4xx, scope, meaning.
 pub const STANDARD_REASONS: &[(&str, Class, Option<Class>, Scope, &str)] = &[
-    (
-        "user_unknown",
-        Class::Hard,
-        None,
-        Scope::Recipient,
-        "the local part does not exist",
-    ),
-    (
-        "host_unknown",
-        Class::Hard,
-        None,
-        Scope::RecipientDomain,
-        "the domain does not exist or cannot be routed",
-    ),
-    (
-        "has_moved",
-        Class::Hard,
-        None,
-        Scope::Recipient,
-        "the mailbox moved, no forwarding",
-    ),
-    (
-        "not_accept",
-        Class::Hard,
-        Some(Class::Soft),
-        Scope::RecipientDomain,
-        "the domain accepts no mail (null MX)",
-    ),
-    (
-        "suspend",
-        Class::Soft,
-        None,
-        Scope::Recipient,
-        "the account is disabled, suspended or inactive",
-    ),
-    (
-        "mailbox_full",
-        Class::Soft,
-        None,
-        Scope::Recipient,
-        "the mailbox is over quota",
-    ),
-    (
-        "filtered",
-        Class::Soft,
-        None,
-        Scope::Recipient,
-        "the recipient's own filter refused the message",
-    ),
-    (
-        "system_full",
-        Class::Soft,
-        None,
-        Scope::RecipientDomain,
-        "the receiving system is out of storage",
-    ),
-    (
-        "system_error",
-        Class::Soft,
-        Some(Class::Defer),
-        Scope::RecipientDomain,
-        "the receiving system failed",
-    ),
-    (
-        "mailer_error",
-        Class::Soft,
-        None,
-        Scope::Recipient,
-        "the recipient's local mailer program failed",
-    ),
-    (
-        "expired",
-        Class::Soft,
-        None,
-        Scope::RecipientDomain,
-        "delivery gave up after retrying too long",
-    ),
-    (
-        "network_error",
-        Class::Defer,
-        None,
-        Scope::Network,
-        "DNS or routing failure on the way",
-    ),
-    (
-        "rate_limited",
-        Class::Defer,
-        None,
-        Scope::SenderIp,
-        "too fast or too many connections",
-    ),
-    (
-        "blocked",
-        Class::Block,
-        None,
-        Scope::SenderIp,
-        "the sending IP or host is refused",
-    ),
-    (
-        "bad_reputation",
-        Class::Block,
-        None,
-        Scope::SenderIp,
-        "the sender's reputation is too low",
-    ),
-    (
-        "require_ptr",
-        Class::Block,
-        None,
-        Scope::SenderIp,
-        "the sending IP has no valid PTR record",
-    ),
-    (
-        "rejected",
-        Class::Block,
-        None,
-        Scope::SenderDomain,
-        "the envelope sender is refused",
-    ),
-    (
-        "auth_failure",
-        Class::Block,
-        None,
-        Scope::SenderDomain,
-        "SPF, DKIM, DMARC or ARC failed",
-    ),
-    (
-        "security_error",
-        Class::Block,
-        None,
-        Scope::SenderDomain,
-        "a security requirement was not met",
-    ),
-    (
-        "failed_starttls",
-        Class::Block,
-        None,
-        Scope::Network,
-        "STARTTLS required or failed",
-    ),
-    (
-        "no_relaying",
-        Class::Block,
-        None,
-        Scope::SenderDomain,
-        "relaying denied",
-    ),
-    (
-        "spam_detected",
-        Class::Block,
-        None,
-        Scope::Content,
-        "the content was judged spam",
-    ),
-    (
-        "virus_detected",
-        Class::Block,
-        None,
-        Scope::Content,
-        "the content carries malware",
-    ),
-    (
-        "policy_violation",
-        Class::Block,
-        None,
-        Scope::Message,
-        "the message breaks a receiver policy",
-    ),
-    (
-        "not_compliant_rfc",
-        Class::Block,
-        None,
-        Scope::Message,
-        "the message breaks RFC 5322",
-    ),
-    (
-        "content_error",
-        Class::Block,
-        None,
-        Scope::Message,
-        "media or encoding error",
-    ),
-    (
-        "message_too_big",
-        Class::Block,
-        None,
-        Scope::Message,
-        "over the size limit",
-    ),
-    (
-        "syntax_error",
-        Class::Block,
-        None,
-        Scope::Network,
-        "the receiver did not understand our SMTP",
-    ),
-    (
-        "suppressed",
-        Class::Hard,
-        None,
-        Scope::Recipient,
-        "a provider's suppression list refused it",
-    ),
-    (
-        "on_hold",
-        Class::Soft,
-        None,
-        Scope::Unknown,
-        "a failure with too little information to decide",
-    ),
-    (
-        "undefined",
-        Class::Soft,
-        None,
-        Scope::Unknown,
-        "nothing matched",
-    ),
-    (
-        "delivered",
-        Class::Ignore,
-        None,
-        Scope::Unknown,
-        "a delivery report, not a failure",
-    ),
-    (
-        "vacation",
-        Class::Ignore,
-        None,
-        Scope::Unknown,
-        "an auto-reply",
-    ),
-    (
-        "feedback",
-        Class::Ignore,
-        None,
-        Scope::Unknown,
-        "a complaint report (ARF)",
-    ),
+    ("user_unknown", Class::Hard, None, Scope::Recipient, "the local part does not exist"),
+    ("host_unknown", Class::Hard, None, Scope::RecipientDomain, "the domain does not exist or cannot be routed"),
+    ("has_moved", Class::Hard, None, Scope::Recipient, "the mailbox moved, no forwarding"),
+    ("not_accept", Class::Hard, Some(Class::Soft), Scope::RecipientDomain, "the domain accepts no mail (null MX)"),
+    ("suspend", Class::Soft, None, Scope::Recipient, "the account is disabled, suspended or inactive"),
+    ("mailbox_full", Class::Soft, None, Scope::Recipient, "the mailbox is over quota"),
+    ("filtered", Class::Soft, None, Scope::Recipient, "the recipient's own filter refused the message"),
+    ("system_full", Class::Soft, None, Scope::RecipientDomain, "the receiving system is out of storage"),
+    ("system_error", Class::Soft, Some(Class::Defer), Scope::RecipientDomain, "the receiving system failed"),
+    ("mailer_error", Class::Soft, None, Scope::Recipient, "the recipient's local mailer program failed"),
+    ("expired", Class::Soft, None, Scope::RecipientDomain, "delivery gave up after retrying too long"),
+    ("network_error", Class::Defer, None, Scope::Network, "DNS or routing failure on the way"),
+    ("rate_limited", Class::Defer, None, Scope::SenderIp, "too fast or too many connections"),
+    ("blocked", Class::Block, None, Scope::SenderIp, "the sending IP or host is refused"),
+    ("bad_reputation", Class::Block, None, Scope::SenderIp, "the sender's reputation is too low"),
+    ("require_ptr", Class::Block, None, Scope::SenderIp, "the sending IP has no valid PTR record"),
+    ("rejected", Class::Block, None, Scope::SenderDomain, "the envelope sender is refused"),
+    ("auth_failure", Class::Block, None, Scope::SenderDomain, "SPF, DKIM, DMARC or ARC failed"),
+    ("security_error", Class::Block, None, Scope::SenderDomain, "a security requirement was not met"),
+    ("failed_starttls", Class::Block, None, Scope::Network, "STARTTLS required or failed"),
+    ("no_relaying", Class::Block, None, Scope::SenderDomain, "relaying denied"),
+    ("spam_detected", Class::Block, None, Scope::Content, "the content was judged spam"),
+    ("virus_detected", Class::Block, None, Scope::Content, "the content carries malware"),
+    ("policy_violation", Class::Block, None, Scope::Message, "the message breaks a receiver policy"),
+    ("not_compliant_rfc", Class::Block, None, Scope::Message, "the message breaks RFC 5322"),
+    ("content_error", Class::Block, None, Scope::Message, "media or encoding error"),
+    ("message_too_big", Class::Block, None, Scope::Message, "over the size limit"),
+    ("syntax_error", Class::Block, None, Scope::Network, "the receiver did not understand our SMTP"),
+    ("suppressed", Class::Hard, None, Scope::Recipient, "a provider's suppression list refused it"),
+    ("on_hold", Class::Soft, None, Scope::Unknown, "a failure with too little information to decide"),
+    ("undefined", Class::Soft, None, Scope::Unknown, "nothing matched"),
+    ("delivered", Class::Ignore, None, Scope::Unknown, "a delivery report, not a failure"),
+    ("vacation", Class::Ignore, None, Scope::Unknown, "an auto-reply"),
+    ("feedback", Class::Ignore, None, Scope::Unknown, "a complaint report (ARF)"),
 ];
 
 /// The standard reasons as [`ReasonInfo`]s.
 pub fn standard_reasons() -> Vec<ReasonInfo> {
     STANDARD_REASONS
         .iter()
-        .map(
-            |&(name, class, class_on_4xx, scope, description)| ReasonInfo {
-                name: name.to_string(),
-                class,
-                class_on_4xx,
-                scope,
-                description: description.to_string(),
-                standard: true,
-            },
-        )
+        .map(|&(name, class, class_on_4xx, scope, description)| ReasonInfo {
+            name: name.to_string(),
+            class,
+            class_on_4xx,
+            scope,
+            description: description.to_string(),
+            standard: true,
+        })
         .collect()
 }

@@ -24,6 +24,7 @@ pub struct Policy {
     pub(crate) global: Vec<CompiledRule>,
     pub(crate) statuses: Vec<TableEntry<Vec<StatusPat>>>,
     pub(crate) replies: Vec<TableEntry<CodeSet>>,
+    pub(crate) index: crate::eval::index::Index,
 }
 
 impl Policy {
@@ -44,9 +45,7 @@ impl Policy {
 
     /// A reason by name.
     pub fn reason(&self, name: &str) -> Option<&ReasonInfo> {
-        self.reason_ids
-            .get(name)
-            .and_then(|&id| self.reasons.get(id))
+        self.reason_ids.get(name).and_then(|&id| self.reasons.get(id))
     }
 
     /// The receivers in load order.
@@ -61,10 +60,7 @@ impl Policy {
 
     /// Every rule: each receiver's, then the global ones.
     pub fn all_rules(&self) -> impl Iterator<Item = &CompiledRule> {
-        self.receivers
-            .iter()
-            .flat_map(|r| r.rules.iter())
-            .chain(self.global.iter())
+        self.receivers.iter().flat_map(|r| r.rules.iter()).chain(self.global.iter())
     }
 
     /// The status table in policy order.
@@ -104,11 +100,13 @@ pub struct Location {
     pub line: usize,
     /// The span, for diagnostics.
     pub span: Span,
+    /// `file:line`, ready for output.
+    pub label: String,
 }
 
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
+        f.write_str(&self.label)
     }
 }
 
@@ -164,6 +162,17 @@ pub struct TableEntry<K> {
     pub text: String,
 }
 
+/// A regex test and what its matches must contain.
+#[derive(Debug)]
+pub struct RegexTest {
+    /// The compiled, case-insensitive regex.
+    pub regex: regex::Regex,
+    /// Folded literals one of which every match contains (none known: empty).
+    pub required: Vec<String>,
+    /// Their ids in the policy's automaton.
+    pub required_ids: Vec<u32>,
+}
+
 /// A compiled condition.
 #[derive(Debug)]
 pub enum Cond {
@@ -205,10 +214,12 @@ pub enum AtomTest {
         /// The patterns, any of which.
         pats: Vec<StatusPat>,
     },
-    /// Any of these folded literals is a substring of the folded text.
-    Contains(Vec<String>),
-    /// The regex (from `matches` or a `like` template) finds a match.
-    Regex(regex::Regex),
+    /// Any of these folded literals is a substring of the folded text. The
+    /// ids are the literals' numbers in the policy's automaton.
+    Contains(Vec<String>, Vec<u32>),
+    /// The regex (from `matches` or a `like` template) finds a match in the
+    /// folded text.
+    Regex(Box<RegexTest>),
     /// The phase is one of these.
     Phase(Vec<crate::model::Phase>),
     /// The MX host matches one of these.

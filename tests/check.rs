@@ -9,11 +9,7 @@ fn diagnostics() {
         let bytes = std::fs::read(path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let compiled = compile_bytes(&name, &bytes);
-        let rendered: String = compiled
-            .diagnostics
-            .iter()
-            .map(|d| compiled.sources.render(d))
-            .collect();
+        let rendered: String = compiled.diagnostics.iter().map(|d| compiled.sources.render(d)).collect();
         let codes: Vec<&str> = compiled.diagnostics.iter().map(|d| d.code).collect();
         insta::assert_snapshot!(format!("codes: {codes:?}\n\n{rendered}"));
     });
@@ -28,26 +24,15 @@ fn every_fixture_shows_its_code() {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         let compiled = compile_bytes(&name, &std::fs::read(&path).unwrap());
         if name == "valid" {
-            assert!(
-                compiled.diagnostics.is_empty(),
-                "{name}: {:?}",
-                compiled.diagnostics
-            );
+            assert!(compiled.diagnostics.is_empty(), "{name}: {:?}", compiled.diagnostics);
             assert!(compiled.policy.is_some());
             continue;
         }
         let expected = expected_code(&name);
         assert!(
-            compiled
-                .diagnostics
-                .iter()
-                .any(|d| d.code.ends_with(expected)),
+            compiled.diagnostics.iter().any(|d| d.code.ends_with(expected)),
             "{name}: expected a `{expected}` diagnostic, got {:?}",
-            compiled
-                .diagnostics
-                .iter()
-                .map(|d| d.code)
-                .collect::<Vec<_>>()
+            compiled.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>()
         );
     }
 }
@@ -100,28 +85,11 @@ fn expected_code(name: &str) -> &'static str {
 
 #[test]
 fn errors_are_sorted_and_bounded() {
-    let text = (0..80)
-        .rev()
-        .map(|i| format!("rule r{i} {{ when code 650 then hard user_unknown }}\n"))
-        .collect::<String>();
+    let text =
+        (0..80).rev().map(|i| format!("rule r{i} {{ when code 650 then hard user_unknown }}\n")).collect::<String>();
     let compiled = rebound::compile_str("many.rebound", &text);
-    let errors: Vec<_> = compiled
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .collect();
-    assert_eq!(
-        errors.len(),
-        rebound::compile::MAX_ERRORS + 1,
-        "the limit, then one that says how many more"
-    );
-    let starts: Vec<usize> = errors
-        .iter()
-        .filter_map(|d| d.span)
-        .map(|s| s.start)
-        .collect();
-    assert!(
-        starts.windows(2).all(|w| w[0] <= w[1]),
-        "sorted by location"
-    );
+    let errors: Vec<_> = compiled.diagnostics.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), rebound::compile::MAX_ERRORS + 1, "the limit, then one that says how many more");
+    let starts: Vec<usize> = errors.iter().filter_map(|d| d.span).map(|s| s.start).collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "sorted by location");
 }

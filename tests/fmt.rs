@@ -17,15 +17,8 @@ fn golden_files() {
         let input = std::fs::read_to_string(&path).unwrap();
         let expected = std::fs::read_to_string(dir.join(format!("{stem}.out.rebound"))).unwrap();
         let out = format(&input).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        assert_eq!(
-            out, expected,
-            "{name}: formatted output differs from the golden file"
-        );
-        assert_eq!(
-            format(&out).unwrap(),
-            out,
-            "{name}: formatting is not idempotent"
-        );
+        assert_eq!(out, expected, "{name}: formatted output differs from the golden file");
+        assert_eq!(format(&out).unwrap(), out, "{name}: formatting is not idempotent");
         let comments = |t: &str| {
             rebound::syntax::parse(0, t)
                 .unwrap()
@@ -34,11 +27,7 @@ fn golden_files() {
                 .map(|c| c.text.trim_end().to_string())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(
-            comments(&input),
-            comments(&out),
-            "{name}: comments lost or reordered"
-        );
+        assert_eq!(comments(&input), comments(&out), "{name}: comments lost or reordered");
     }
     assert!(seen >= 3, "golden files are missing");
 }
@@ -46,18 +35,11 @@ fn golden_files() {
 #[test]
 fn shipped_policy_is_formatted() {
     for (rel, text) in rebound::load::shipped_files() {
-        assert_eq!(
-            format(text).unwrap(),
-            *text,
-            "policies/{rel} is not in canonical form; run `rebound fmt policies`"
-        );
+        assert_eq!(format(text).unwrap(), *text, "policies/{rel} is not in canonical form; run `rebound fmt policies`");
     }
 }
 
 #[test]
 fn refuses_to_format_what_does_not_parse() {
-    assert!(matches!(
-        format("rule a { when }"),
-        Err(rebound::fmt::FmtError::Parse(_))
-    ));
+    assert!(matches!(format("rule a { when }"), Err(rebound::fmt::FmtError::Parse(_))));
 }

@@ -4,27 +4,16 @@ use rebound::compile::{MAX_DNF_TERMS, MAX_PATTERN_BYTES, MAX_SHADOW_CHECKS};
 use rebound::compile_str;
 
 fn codes(text: &str) -> Vec<&'static str> {
-    compile_str("limits.rebound", text)
-        .diagnostics
-        .iter()
-        .map(|d| d.code)
-        .collect()
+    compile_str("limits.rebound", text).diagnostics.iter().map(|d| d.code).collect()
 }
 
 #[test]
 fn pattern_length() {
     let ok = "a".repeat(MAX_PATTERN_BYTES);
     let long = "a".repeat(MAX_PATTERN_BYTES + 1);
-    assert!(
-        codes(&format!(
-            "rule a {{ when text contains \"{ok}\" then hard user_unknown }}"
-        ))
-        .is_empty()
-    );
+    assert!(codes(&format!("rule a {{ when text contains \"{ok}\" then hard user_unknown }}")).is_empty());
     assert_eq!(
-        codes(&format!(
-            "rule a {{ when text contains \"{long}\" then hard user_unknown }}"
-        )),
+        codes(&format!("rule a {{ when text contains \"{long}\" then hard user_unknown }}")),
         ["rebound::check::invalid_regex"]
     );
 }
@@ -43,18 +32,12 @@ fn regex_size() {
 fn dnf_size_skips_the_shadowing_lint() {
     // 2^9 = 512 conjunctions > MAX_DNF_TERMS: the later rule is shadowed, but the lint does not guess.
     const { assert!(512 > MAX_DNF_TERMS) };
-    let big = (0..9)
-        .map(|i| format!("(code 55{} or status 5.1.{i})", i % 5))
-        .collect::<Vec<_>>()
-        .join(" and ");
+    let big = (0..9).map(|i| format!("(code 55{} or status 5.1.{i})", i % 5)).collect::<Vec<_>>().join(" and ");
     let text = format!(
         "rule a {{ when code 5xx or status 5.*.* then hard user_unknown }}\nrule b {{ when {big} then hard user_unknown }}"
     );
     assert!(codes(&text).is_empty());
-    let small = (0..3)
-        .map(|i| format!("(code 55{i} or status 5.1.{i})"))
-        .collect::<Vec<_>>()
-        .join(" and ");
+    let small = (0..3).map(|i| format!("(code 55{i} or status 5.1.{i})")).collect::<Vec<_>>().join(" and ");
     let text = format!(
         "rule a {{ when code 5xx or status 5.*.* then hard user_unknown }}\nrule b {{ when {small} then hard user_unknown }}"
     );
@@ -67,23 +50,14 @@ fn shadow_check_budget() {
     let policy = |n: usize| {
         let mut text: String = (0..n)
             .map(|i| {
-                format!(
-                    "rule r{i} {{ when status 5.{}.{} and phase rcpt then hard user_unknown }}\n",
-                    i % 8,
-                    i / 8
-                )
+                format!("rule r{i} {{ when status 5.{}.{} and phase rcpt then hard user_unknown }}\n", i % 8, i / 8)
             })
             .collect();
         text.push_str("rule wide { when status 5.*.* then hard user_unknown }\n");
-        text.push_str(
-            "rule narrow { when status 5.1.999 and phase data then hard user_unknown }\n",
-        );
+        text.push_str("rule narrow { when status 5.1.999 and phase data then hard user_unknown }\n");
         codes(&text)
     };
     assert_eq!(policy(10), ["rebound::lint::shadowed_rule"]);
     let n = (2.0 * MAX_SHADOW_CHECKS as f64).sqrt() as usize + 100;
-    assert!(
-        policy(n).is_empty(),
-        "past the budget the lint reports nothing rather than guess"
-    );
+    assert!(policy(n).is_empty(), "past the budget the lint reports nothing rather than guess");
 }

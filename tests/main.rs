@@ -2,9 +2,12 @@
 
 mod check;
 mod cli;
+mod corpus;
+mod explain;
 mod fmt;
 mod limits;
 mod never_panic;
+mod normalize;
 mod shipped;
 
 /// The project root.

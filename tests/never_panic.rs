@@ -109,18 +109,10 @@ proptest! {
 #[test]
 fn deep_nesting_is_a_diagnostic() {
     for depth in [65, 1_000, 100_000] {
-        let text = format!(
-            "rule a {{ when {}code 550{} then hard user_unknown }}",
-            "(".repeat(depth),
-            ")".repeat(depth)
-        );
+        let text =
+            format!("rule a {{ when {}code 550{} then hard user_unknown }}", "(".repeat(depth), ")".repeat(depth));
         let compiled = compile_bytes("deep.rebound", text.as_bytes());
-        assert!(
-            compiled
-                .diagnostics
-                .iter()
-                .any(|d| d.code == "rebound::syntax::nesting_too_deep")
-        );
+        assert!(compiled.diagnostics.iter().any(|d| d.code == "rebound::syntax::nesting_too_deep"));
     }
 }
 
@@ -138,22 +130,13 @@ fn long_chains_and_many_nots_do_not_overflow() {
 fn huge_file_is_refused() {
     let text = "# padding\n".repeat(rebound::syntax::MAX_FILE_BYTES / 10 + 1);
     let compiled = compile_bytes("huge.rebound", text.as_bytes());
-    assert!(
-        compiled
-            .diagnostics
-            .iter()
-            .any(|d| d.code == "rebound::load::file_too_large")
-    );
+    assert!(compiled.diagnostics.iter().any(|d| d.code == "rebound::load::file_too_large"));
 }
 
 #[test]
 fn big_valid_file_compiles() {
     let text: String = (0..5_000)
-        .map(|i| {
-            format!(
-                "rule r{i} {{ when code 550 and text contains \"w{i}x\" then hard user_unknown }}\n"
-            )
-        })
+        .map(|i| format!("rule r{i} {{ when code 550 and text contains \"w{i}x\" then hard user_unknown }}\n"))
         .collect();
     let compiled = compile_bytes("big.rebound", text.as_bytes());
     assert!(!compiled.has_errors());

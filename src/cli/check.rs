@@ -26,11 +26,7 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
     let failed = errors > 0 || (args.deny_warnings && warnings > 0);
     match args.format {
         Format::Json => {
-            let diags: Vec<_> = compiled
-                .diagnostics
-                .iter()
-                .map(|d| compiled.sources.to_json(d))
-                .collect();
+            let diags: Vec<_> = compiled.diagnostics.iter().map(|d| compiled.sources.to_json(d)).collect();
             let out = serde_json::json!({
                 "ok": !failed,
                 "errors": errors,
@@ -57,10 +53,7 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
                         p.version()
                     )?;
                 }
-                _ => writeln!(
-                    err,
-                    "failed: {errors} errors, {warnings} warnings in {files} files"
-                )?,
+                _ => writeln!(err, "failed: {errors} errors, {warnings} warnings in {files} files")?,
             }
         }
     }

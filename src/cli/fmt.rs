@@ -23,11 +23,7 @@ pub fn run(args: Args) -> std::io::Result<Exit> {
     if args.paths.len() == 1 && args.paths.first().is_some_and(|p| p == Path::new("-")) {
         return stdin();
     }
-    let roots = if args.paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        args.paths
-    };
+    let roots = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths };
     let mut exit = Exit::Ok;
     let mut err = std::io::stderr().lock();
     for root in roots {
@@ -85,10 +81,7 @@ fn report(name: &str, text: &str, e: FmtError, err: &mut impl Write) -> std::io:
             Ok(Exit::Invalid)
         }
         FmtError::Unstable => {
-            writeln!(
-                err,
-                "internal error: formatting `{name}` would change its meaning; the file is left as it is"
-            )?;
+            writeln!(err, "internal error: formatting `{name}` would change its meaning; the file is left as it is")?;
             Ok(Exit::Internal)
         }
     }

@@ -3,8 +3,12 @@
 //! module that prints.
 
 mod check;
+pub mod classify;
+mod explain;
 mod fmt;
+pub mod input;
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -55,6 +59,10 @@ pub enum Command {
     Check(check::Args),
     /// Rewrite policy files in canonical layout.
     Fmt(fmt::Args),
+    /// Classify JSONL events: one verdict per line, in input order.
+    Classify(classify::Args),
+    /// Classify with the trace: the response, the receiver, every rule tried and why.
+    Explain(explain::Args),
 }
 
 /// Runs a parsed command line.
@@ -62,7 +70,23 @@ pub fn run(cli: Cli) -> std::io::Result<Exit> {
     match cli.command {
         Command::Check(args) => check::run(cli.policy, args),
         Command::Fmt(args) => fmt::run(args),
+        Command::Classify(args) => classify::run(cli.policy, args),
+        Command::Explain(args) => explain::run(cli.policy, args),
     }
+}
+
+/// Compiles the policy for a command that uses one; on errors prints the
+/// diagnostics and returns `None`.
+pub(crate) fn load_policy(policy: Option<PathBuf>) -> std::io::Result<Option<crate::Policy>> {
+    let compiled = compile_policy(&[], policy);
+    if compiled.policy.is_none() {
+        let mut err = std::io::stderr().lock();
+        for d in &compiled.diagnostics {
+            write!(err, "{}", compiled.sources.render(d))?;
+        }
+        writeln!(err, "error: the policy has errors; nothing was classified")?;
+    }
+    Ok(compiled.policy)
 }
 
 /// Compiles the policy at `paths`, else at `--policy`, else the shipped one.

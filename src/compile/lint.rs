@@ -28,11 +28,7 @@ pub(super) fn lint(unit: &mut Unit) {
     overlapping_receivers(unit, &mut out);
     for (id, span) in &unit.declared {
         if !unit.used.contains(id) {
-            let name = unit
-                .reasons
-                .get(*id)
-                .map(|r| r.name.as_str())
-                .unwrap_or("?");
+            let name = unit.reasons.get(*id).map(|r| r.name.as_str()).unwrap_or("?");
             out.push(
                 Diagnostic::warning(
                     codes::UNUSED_REASON,
@@ -88,12 +84,7 @@ fn dnf(c: &Cond, negated: bool) -> Option<Vec<Conj<'_>>> {
 
 /// Whether every response that satisfies `b` satisfies `a`.
 fn implies(b: &[Conj], a: &[Conj]) -> bool {
-    b.iter().all(|cb| {
-        a.iter().any(|ca| {
-            ca.iter()
-                .all(|la| cb.iter().any(|lb| lit_implies(*lb, *la)))
-        })
-    })
+    b.iter().all(|cb| a.iter().any(|ca| ca.iter().all(|la| cb.iter().any(|lb| lit_implies(*lb, *la)))))
 }
 
 fn lit_implies(b: Lit, a: Lit) -> bool {
@@ -107,23 +98,12 @@ fn lit_implies(b: Lit, a: Lit) -> bool {
 fn atom_implies(b: &Atom, a: &Atom) -> bool {
     use AtomTest as T;
     match (&b.test, &a.test) {
-        (T::Code { inner: ib, set: sb }, T::Code { inner: ia, set: sa }) => {
-            ib == ia && sb.is_subset(sa)
+        (T::Code { inner: ib, set: sb }, T::Code { inner: ia, set: sa }) => ib == ia && sb.is_subset(sa),
+        (T::Status { inner: ib, pats: pb }, T::Status { inner: ia, pats: pa }) => {
+            ib == ia && pb.iter().all(|p| pa.iter().any(|q| q.covers(p)))
         }
-        (
-            T::Status {
-                inner: ib,
-                pats: pb,
-            },
-            T::Status {
-                inner: ia,
-                pats: pa,
-            },
-        ) => ib == ia && pb.iter().all(|p| pa.iter().any(|q| q.covers(p))),
-        (T::Contains(lb), T::Contains(la)) => {
-            lb.iter().all(|l| la.iter().any(|m| l.contains(m.as_str())))
-        }
-        (T::Regex(rb), T::Regex(ra)) => rb.as_str() == ra.as_str(),
+        (T::Contains(lb, _), T::Contains(la, _)) => lb.iter().all(|l| la.iter().any(|m| l.contains(m.as_str()))),
+        (T::Regex(rb), T::Regex(ra)) => rb.regex.as_str() == ra.regex.as_str(),
         (T::Phase(pb), T::Phase(pa)) => pb.iter().all(|p| pa.contains(p)),
         (T::Mx(hb), T::Mx(ha)) | (T::Domain(hb), T::Domain(ha)) => hosts_covered(hb, ha),
         (T::Flag(fb), T::Flag(fa)) => fb == fa,
@@ -145,7 +125,7 @@ pub const MAX_SHADOW_CHECKS: usize = 2_000_000;
 /// keys finds without comparing every pair of rules.
 fn keys<'a>(conj: &[Lit<'a>]) -> Option<&'a [String]> {
     conj.iter().find_map(|(neg, a)| match (&a.test, neg) {
-        (AtomTest::Contains(v), false) => Some(v.as_slice()),
+        (AtomTest::Contains(v, _), false) => Some(v.as_slice()),
         _ => None,
     })
 }
@@ -157,7 +137,7 @@ fn kinds(conj: &[Lit]) -> u32 {
         let k = match a.test {
             AtomTest::Code { .. } => 0,
             AtomTest::Status { .. } => 1,
-            AtomTest::Contains(_) => 2,
+            AtomTest::Contains(..) => 2,
             AtomTest::Regex(_) => 3,
             AtomTest::Phase(_) => 4,
             AtomTest::Mx(_) => 5,
@@ -183,9 +163,8 @@ fn candidates(
         .flat_map(|(_, rules)| rules.iter().copied().take_while(|&i| i < j))
         .collect();
     if let (Some(ac), Some(s)) = (ac, keys(first).and_then(|k| k.first())) {
-        let owners_of = ac
-            .find_overlapping_iter(s.as_str())
-            .filter_map(|m| owners.get(m.pattern().as_usize()).copied());
+        let owners_of =
+            ac.find_overlapping_iter(s.as_str()).filter_map(|m| owners.get(m.pattern().as_usize()).copied());
         out.extend(owners_of.filter(|&i| i < j));
     }
     out.sort_unstable();
@@ -230,30 +209,20 @@ fn shadowed_rules(unit: &Unit, rules: &[CompiledRule], out: &mut Vec<Diagnostic>
             return;
         }
         budget -= cands.len();
-        let hit = cands.into_iter().find(|&i| {
-            forms
-                .get(i)
-                .and_then(|f| f.as_ref())
-                .is_some_and(|fi| implies(fj, fi))
-        });
+        let hit = cands.into_iter().find(|&i| forms.get(i).and_then(|f| f.as_ref()).is_some_and(|fi| implies(fj, fi)));
         let Some(ri) = hit.and_then(|i| rules.get(i)) else {
             continue;
         };
-        let span = unit
-            .rule_spans
-            .get(&rj.id)
-            .copied()
-            .unwrap_or(rj.location.span);
-        let first_span = unit
-            .rule_spans
-            .get(&ri.id)
-            .copied()
-            .unwrap_or(ri.location.span);
+        let span = unit.rule_spans.get(&rj.id).copied().unwrap_or(rj.location.span);
+        let first_span = unit.rule_spans.get(&ri.id).copied().unwrap_or(ri.location.span);
         out.push(
             Diagnostic::warning(
                 codes::SHADOWED_RULE,
                 span,
-                format!("the rule `{}` can never decide: `{}` matches everything it matches and comes first", rj.id, ri.id),
+                format!(
+                    "the rule `{}` can never decide: `{}` matches everything it matches and comes first",
+                    rj.id, ri.id
+                ),
             )
             .with_label("never reached")
             .with_note(first_span, format!("`{}` decides first", ri.id))
@@ -293,14 +262,8 @@ fn overlapping_receivers(unit: &Unit, out: &mut Vec<Diagnostic>) {
     let recs = &unit.receivers;
     for (i, a) in recs.iter().enumerate() {
         for b in recs.iter().skip(i + 1) {
-            for (what, pa, pb) in [
-                ("domain", &a.domains, &b.domains),
-                ("MX pattern", &a.mx, &b.mx),
-            ] {
-                let Some((x, y)) = pa
-                    .iter()
-                    .flat_map(|x| pb.iter().map(move |y| (x, y)))
-                    .find(|(x, y)| x.overlaps(y))
+            for (what, pa, pb) in [("domain", &a.domains, &b.domains), ("MX pattern", &a.mx, &b.mx)] {
+                let Some((x, y)) = pa.iter().flat_map(|x| pb.iter().map(move |y| (x, y))).find(|(x, y)| x.overlaps(y))
                 else {
                     continue;
                 };

@@ -9,7 +9,7 @@ use super::{Unit, unknown};
 use crate::diag::{Diagnostic, Span, codes};
 use crate::model::{Class, Flag, Phase, ReasonInfo, Scope, standard_reasons};
 use crate::policy::{
-    Atom, AtomTest, CompiledRule, Cond, Location, Outcome, Provenance, Receiver, TableEntry,
+    Atom, AtomTest, CompiledRule, Cond, Location, Outcome, Provenance, Receiver, RegexTest, TableEntry,
 };
 use crate::syntax::ast::{self, Expr, Item, ReasonField, ReceiverField, Test, Word};
 
@@ -21,8 +21,7 @@ pub const MAX_PATTERN_BYTES: usize = 4096;
 
 pub(super) fn declare_reasons(unit: &mut Unit) {
     for info in standard_reasons() {
-        unit.reason_ids
-            .insert(info.name.clone(), unit.reasons.len());
+        unit.reason_ids.insert(info.name.clone(), unit.reasons.len());
         unit.reasons.push(info);
     }
     let files = std::mem::take(&mut unit.files);
@@ -45,12 +44,8 @@ fn declare(unit: &mut Unit, decl: &ast::ReasonDecl) {
             format!("the reason `{}` is already defined", name.node),
         );
         let d = match unit.declared.iter().find(|(i, _)| *i == id) {
-            Some((_, first)) => d
-                .with_label("declared again")
-                .with_note(*first, "first declared here"),
-            None => d
-                .with_label("a standard reason")
-                .with_help("standard reasons are built in; choose another name"),
+            Some((_, first)) => d.with_label("declared again").with_note(*first, "first declared here"),
+            None => d.with_label("a standard reason").with_help("standard reasons are built in; choose another name"),
         };
         unit.diags.push(d);
         return;
@@ -78,17 +73,10 @@ fn declare(unit: &mut Unit, decl: &ast::ReasonDecl) {
                 match patterns::parse_reply_class(&code.node) {
                     Ok(4) => info.class_on_4xx = class_of(unit, c),
                     Ok(_) => unit.diags.push(
-                        Diagnostic::error(
-                            codes::IMPOSSIBLE_CODE,
-                            code.span,
-                            "only `on 4xx` is supported",
-                        )
-                        .with_help("the class given by `class` applies to every other reply"),
+                        Diagnostic::error(codes::IMPOSSIBLE_CODE, code.span, "only `on 4xx` is supported")
+                            .with_help("the class given by `class` applies to every other reply"),
                     ),
-                    Err(m) => {
-                        unit.diags
-                            .push(Diagnostic::error(codes::IMPOSSIBLE_CODE, code.span, m))
-                    }
+                    Err(m) => unit.diags.push(Diagnostic::error(codes::IMPOSSIBLE_CODE, code.span, m)),
                 }
                 (&mut on, "on 4xx")
             }
@@ -99,24 +87,16 @@ fn declare(unit: &mut Unit, decl: &ast::ReasonDecl) {
         };
         if let Some(first) = *slot {
             unit.diags.push(
-                Diagnostic::error(
-                    codes::DUPLICATE_FIELD,
-                    field.span(),
-                    format!("`{label}` is given twice"),
-                )
-                .with_note(first, "first given here"),
+                Diagnostic::error(codes::DUPLICATE_FIELD, field.span(), format!("`{label}` is given twice"))
+                    .with_note(first, "first given here"),
             );
         }
         *slot = Some(field.span());
     }
     if class.is_none() {
         unit.diags.push(
-            Diagnostic::error(
-                codes::MISSING_FIELD,
-                name.span,
-                format!("the reason `{}` has no class", name.node),
-            )
-            .with_help("add `class hard`, `soft`, `block`, `defer` or `ignore`"),
+            Diagnostic::error(codes::MISSING_FIELD, name.span, format!("the reason `{}` has no class", name.node))
+                .with_help("add `class hard`, `soft`, `block`, `defer` or `ignore`"),
         );
     }
     for c in [Some(info.class), info.class_on_4xx].into_iter().flatten() {
@@ -148,8 +128,7 @@ fn class_of(unit: &mut Unit, w: &Word) -> Option<Class> {
     let c = Class::parse(&w.node);
     if c.is_none() {
         let names = Class::ALL.iter().map(|c| c.as_str());
-        unit.diags
-            .push(unknown(codes::UNKNOWN_REASON, "class", w, names));
+        unit.diags.push(unknown(codes::UNKNOWN_REASON, "class", w, names));
     }
     c
 }
@@ -158,8 +137,7 @@ fn scope_of(unit: &mut Unit, w: &Word) -> Option<Scope> {
     let s = Scope::parse(&w.node);
     if s.is_none() {
         let names = Scope::ALL.iter().map(|c| c.as_str());
-        unit.diags
-            .push(unknown(codes::UNKNOWN_SCOPE, "scope", w, names));
+        unit.diags.push(unknown(codes::UNKNOWN_SCOPE, "scope", w, names));
     }
     s
 }
@@ -200,9 +178,7 @@ pub(super) fn lower(unit: &mut Unit) {
                                 format!("the receiver `{}` is declared twice", r.name.node),
                             )
                             .with_note(*first, "first declared here")
-                            .with_help(
-                                "keep one section per receiver; it may live in its own file",
-                            ),
+                            .with_help("keep one section per receiver; it may live in its own file"),
                         );
                         continue;
                     }
@@ -219,12 +195,9 @@ pub(super) fn lower(unit: &mut Unit) {
 
 fn location(unit: &Unit, span: Span) -> Location {
     let (line, _) = unit.sources.line_col(span.file, span.start);
-    let file = unit
-        .sources
-        .file(span.file)
-        .map(|f| f.name.clone())
-        .unwrap_or_default();
-    Location { file, line, span }
+    let file = unit.sources.file(span.file).map(|f| f.name.clone()).unwrap_or_default();
+    let label = format!("{file}:{line}");
+    Location { file, line, span, label }
 }
 
 fn outcome(unit: &mut Unit, o: &ast::Outcome) -> Option<Outcome> {
@@ -238,22 +211,12 @@ fn outcome(unit: &mut Unit, o: &ast::Outcome) -> Option<Outcome> {
     };
     let Some(&reason) = unit.reason_ids.get(&o.reason.node) else {
         let names: Vec<String> = unit.reasons.iter().map(|r| r.name.clone()).collect();
-        let d = unknown(
-            codes::UNKNOWN_REASON,
-            "reason",
-            &o.reason,
-            names.iter().map(String::as_str),
-        )
-        .with_help(
+        let d = unknown(codes::UNKNOWN_REASON, "reason", &o.reason, names.iter().map(String::as_str)).with_help(
             match super::suggest(&o.reason.node, names.iter().map(String::as_str)) {
-                Some(s) => format!(
-                    "did you mean `{s}`? or declare it: `reason {} {{ class … scope … }}`",
-                    o.reason.node
-                ),
-                None => format!(
-                    "declare it: `reason {} {{ class … scope … }}`",
-                    o.reason.node
-                ),
+                Some(s) => {
+                    format!("did you mean `{s}`? or declare it: `reason {} {{ class … scope … }}`", o.reason.node)
+                }
+                None => format!("declare it: `reason {} {{ class … scope … }}`", o.reason.node),
             },
         );
         unit.diags.push(d);
@@ -264,22 +227,12 @@ fn outcome(unit: &mut Unit, o: &ast::Outcome) -> Option<Outcome> {
     let eff_scope = scope.unwrap_or(info.scope);
     let classes = match class {
         Some(c) => vec![c],
-        None => [Some(info.class), info.class_on_4xx]
-            .into_iter()
-            .flatten()
-            .collect(),
+        None => [Some(info.class), info.class_on_4xx].into_iter().flatten().collect(),
     };
-    if let Some(c) = classes
-        .into_iter()
-        .find(|c| c.strikes() && eff_scope.blames_sender())
-    {
+    if let Some(c) = classes.into_iter().find(|c| c.strikes() && eff_scope.blames_sender()) {
         unit.diags.push(blames_sender(o.span, c, eff_scope));
     }
-    Some(Outcome {
-        class,
-        reason,
-        scope,
-    })
+    Some(Outcome { class, reason, scope })
 }
 
 fn codes_of(unit: &mut Unit, words: &[Word]) -> Option<CodeSet> {
@@ -289,10 +242,8 @@ fn codes_of(unit: &mut Unit, words: &[Word]) -> Option<CodeSet> {
         match patterns::parse_code(&w.node) {
             Ok(s) => set.union_with(&s),
             Err(m) => {
-                unit.diags.push(
-                    Diagnostic::error(codes::IMPOSSIBLE_CODE, w.span, m)
-                        .with_label("impossible reply code"),
-                );
+                unit.diags
+                    .push(Diagnostic::error(codes::IMPOSSIBLE_CODE, w.span, m).with_label("impossible reply code"));
                 ok = false;
             }
         }
@@ -307,10 +258,8 @@ fn statuses_of(unit: &mut Unit, words: &[Word]) -> Option<Vec<StatusPat>> {
         match patterns::parse_status(&w.node) {
             Ok(p) => pats.push(p),
             Err(m) => {
-                unit.diags.push(
-                    Diagnostic::error(codes::IMPOSSIBLE_STATUS, w.span, m)
-                        .with_label("impossible status code"),
-                );
+                unit.diags
+                    .push(Diagnostic::error(codes::IMPOSSIBLE_STATUS, w.span, m).with_label("impossible status code"));
                 ok = false;
             }
         }
@@ -325,8 +274,7 @@ fn hosts_of(unit: &mut Unit, words: &[Word]) -> Option<Vec<HostPat>> {
         match patterns::parse_host(&w.node) {
             Ok(h) => out.push(h),
             Err(m) => {
-                unit.diags
-                    .push(Diagnostic::error(codes::INVALID_HOST, w.span, m));
+                unit.diags.push(Diagnostic::error(codes::INVALID_HOST, w.span, m));
                 ok = false;
             }
         }
@@ -335,39 +283,22 @@ fn hosts_of(unit: &mut Unit, words: &[Word]) -> Option<Vec<HostPat>> {
 }
 
 fn keys_text(keys: &[Word]) -> String {
-    keys.iter()
-        .map(|k| k.node.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    keys.iter().map(|k| k.node.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 fn status_entry(unit: &mut Unit, e: &ast::TableEntry) -> Option<TableEntry<Vec<StatusPat>>> {
     let key = statuses_of(unit, &e.keys);
     let outcome = outcome(unit, &e.outcome);
-    Some(TableEntry {
-        key: key?,
-        outcome: outcome?,
-        location: location(unit, e.span),
-        text: keys_text(&e.keys),
-    })
+    Some(TableEntry { key: key?, outcome: outcome?, location: location(unit, e.span), text: keys_text(&e.keys) })
 }
 
 fn reply_entry(unit: &mut Unit, e: &ast::TableEntry) -> Option<TableEntry<CodeSet>> {
     let key = codes_of(unit, &e.keys);
     let outcome = outcome(unit, &e.outcome);
-    Some(TableEntry {
-        key: key?,
-        outcome: outcome?,
-        location: location(unit, e.span),
-        text: keys_text(&e.keys),
-    })
+    Some(TableEntry { key: key?, outcome: outcome?, location: location(unit, e.span), text: keys_text(&e.keys) })
 }
 
-fn receiver(
-    unit: &mut Unit,
-    r: &ast::ReceiverDecl,
-    ids: &mut HashMap<String, Span>,
-) -> Option<Receiver> {
+fn receiver(unit: &mut Unit, r: &ast::ReceiverDecl, ids: &mut HashMap<String, Span>) -> Option<Receiver> {
     let mut rec = Receiver {
         name: r.name.node.clone(),
         title: r.name.node.clone(),
@@ -409,10 +340,7 @@ fn receiver(
             Diagnostic::error(
                 codes::RECEIVER_UNMATCHABLE,
                 r.name.span,
-                format!(
-                    "the receiver `{}` has no `domains` and no `mx`, so nothing selects it",
-                    r.name.node
-                ),
+                format!("the receiver `{}` has no `domains` and no `mx`, so nothing selects it", r.name.node),
             )
             .with_help("add `domains example.com` or `mx *.example.com`"),
         );
@@ -432,14 +360,10 @@ fn rule(
     };
     if let Some(first) = ids.get(&id) {
         unit.diags.push(
-            Diagnostic::error(
-                codes::DUPLICATE_RULE,
-                r.id.span,
-                format!("the rule id `{id}` is used twice"),
-            )
-            .with_label("used again")
-            .with_note(*first, "first used here")
-            .with_help("rule ids name rules in verdicts and tests; each must be unique"),
+            Diagnostic::error(codes::DUPLICATE_RULE, r.id.span, format!("the rule id `{id}` is used twice"))
+                .with_label("used again")
+                .with_note(*first, "first used here")
+                .with_help("rule ids name rules in verdicts and tests; each must be unique"),
         );
     } else {
         ids.insert(id.clone(), r.id.span);
@@ -466,26 +390,19 @@ fn provenance(unit: &mut Unit, items: &[ast::Provenance]) -> Provenance {
             ast::Provenance::Source(_) => (0, "source", &mut p.source),
             ast::Provenance::Observed(w) => {
                 if let Err(m) = patterns::check_date(&w.node) {
-                    unit.diags
-                        .push(Diagnostic::error(codes::INVALID_DATE, w.span, m));
+                    unit.diags.push(Diagnostic::error(codes::INVALID_DATE, w.span, m));
                 }
                 (1, "observed", &mut p.observed)
             }
             ast::Provenance::Note(_) => (2, "note", &mut p.note),
         };
         let w = match item {
-            ast::Provenance::Source(w)
-            | ast::Provenance::Observed(w)
-            | ast::Provenance::Note(w) => w,
+            ast::Provenance::Source(w) | ast::Provenance::Observed(w) | ast::Provenance::Note(w) => w,
         };
         if let Some(Some(first)) = seen.get(slot) {
             unit.diags.push(
-                Diagnostic::error(
-                    codes::DUPLICATE_FIELD,
-                    w.span,
-                    format!("`{name}` is given twice"),
-                )
-                .with_note(*first, "first given here"),
+                Diagnostic::error(codes::DUPLICATE_FIELD, w.span, format!("`{name}` is given twice"))
+                    .with_note(*first, "first given here"),
             );
         }
         if let Some(s) = seen.get_mut(slot) {
@@ -504,11 +421,7 @@ fn expr(unit: &mut Unit, e: &Expr) -> Option<Cond> {
             let parts: Vec<Option<Cond>> = v.iter().map(|x| expr(unit, x)).collect();
             let parts: Option<Vec<Cond>> = parts.into_iter().collect();
             let parts = parts?;
-            Some(if matches!(e, Expr::And(_)) {
-                Cond::All(parts)
-            } else {
-                Cond::Any(parts)
-            })
+            Some(if matches!(e, Expr::And(_)) { Cond::All(parts) } else { Cond::Any(parts) })
         }
         Expr::Not(x) => Some(Cond::Not(Box::new(expr(unit, x)?))),
         Expr::Test(t) => {
@@ -519,25 +432,15 @@ fn expr(unit: &mut Unit, e: &Expr) -> Option<Cond> {
                 .and_then(|f| f.text.get(t.span.range()))
                 .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
                 .unwrap_or_default();
-            Some(Cond::Atom(Box::new(Atom {
-                test,
-                text,
-                span: t.span,
-            })))
+            Some(Cond::Atom(Box::new(Atom { test, text, span: t.span })))
         }
     }
 }
 
 fn atom(unit: &mut Unit, t: &Test) -> Option<AtomTest> {
     Some(match t {
-        Test::Code { inner, patterns } => AtomTest::Code {
-            inner: *inner,
-            set: codes_of(unit, patterns)?,
-        },
-        Test::Status { inner, patterns } => AtomTest::Status {
-            inner: *inner,
-            pats: statuses_of(unit, patterns)?,
-        },
+        Test::Code { inner, patterns } => AtomTest::Code { inner: *inner, set: codes_of(unit, patterns)? },
+        Test::Status { inner, patterns } => AtomTest::Status { inner: *inner, pats: statuses_of(unit, patterns)? },
         Test::Contains(lits) => {
             let mut out = Vec::new();
             for l in lits {
@@ -547,24 +450,22 @@ fn atom(unit: &mut Unit, t: &Test) -> Option<AtomTest> {
                 let folded = patterns::fold_text(&l.node);
                 if folded.is_empty() {
                     unit.diags.push(
-                        Diagnostic::error(
-                            codes::EMPTY_TEXT,
-                            l.span,
-                            "an empty text matches everything",
-                        )
-                        .with_help("write the words the answer contains"),
+                        Diagnostic::error(codes::EMPTY_TEXT, l.span, "an empty text matches everything")
+                            .with_help("write the words the answer contains"),
                     );
                     return None;
                 }
                 out.push(folded);
             }
-            AtomTest::Contains(out)
+            AtomTest::Contains(out, Vec::new())
         }
         Test::Matches(re) => {
             if too_long(unit, re) {
                 return None;
             }
-            AtomTest::Regex(regex(unit, &re.node, re.span)?)
+            let regex = regex(unit, &re.node, re.span)?;
+            let required = required_literals(&re.node);
+            AtomTest::Regex(Box::new(RegexTest { regex, required, required_ids: Vec::new() }))
         }
         Test::Like(templates) => {
             let mut parts = Vec::new();
@@ -594,16 +495,16 @@ fn atom(unit: &mut Unit, t: &Test) -> Option<AtomTest> {
                     }
                 }
             }
-            let joined = parts
-                .iter()
-                .map(|p| format!("(?:{p})"))
-                .collect::<Vec<_>>()
-                .join("|");
-            AtomTest::Regex(regex(
-                unit,
-                &joined,
-                templates.first().map(|t| t.span).unwrap_or_default(),
-            )?)
+            let joined = parts.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|");
+            let regex = regex(unit, &joined, templates.first().map(|t| t.span).unwrap_or_default())?;
+            // Every match of a template holds its longest literal word; with
+            // several templates, one of theirs.
+            let required: Option<Vec<String>> = templates.iter().map(|t| patterns::template_key(&t.node)).collect();
+            AtomTest::Regex(Box::new(RegexTest {
+                regex,
+                required: required.unwrap_or_default(),
+                required_ids: Vec::new(),
+            }))
         }
         Test::Phase(words) => {
             let mut phases = Vec::new();
@@ -612,8 +513,7 @@ fn atom(unit: &mut Unit, t: &Test) -> Option<AtomTest> {
                     Some(p) => phases.push(p),
                     None => {
                         let names = Phase::ALL.iter().map(|p| p.as_str());
-                        unit.diags
-                            .push(unknown(codes::UNKNOWN_PHASE, "phase", w, names));
+                        unit.diags.push(unknown(codes::UNKNOWN_PHASE, "phase", w, names));
                         return None;
                     }
                 }
@@ -626,8 +526,7 @@ fn atom(unit: &mut Unit, t: &Test) -> Option<AtomTest> {
             Some(f) => AtomTest::Flag(f),
             None => {
                 let names = Flag::ALL.iter().map(|f| f.as_str());
-                unit.diags
-                    .push(unknown(codes::UNKNOWN_FLAG, "flag", w, names));
+                unit.diags.push(unknown(codes::UNKNOWN_FLAG, "flag", w, names));
                 return None;
             }
         },
@@ -640,10 +539,7 @@ fn too_long(unit: &mut Unit, w: &Word) -> bool {
         unit.diags.push(Diagnostic::error(
             codes::INVALID_REGEX,
             w.span,
-            format!(
-                "this pattern is {} bytes; the limit is {MAX_PATTERN_BYTES}",
-                w.node.len()
-            ),
+            format!("this pattern is {} bytes; the limit is {MAX_PATTERN_BYTES}", w.node.len()),
         ));
     }
     long
@@ -657,31 +553,53 @@ fn regex(unit: &mut Unit, source: &str, span: Span) -> Option<regex::Regex> {
         let start = (span.start + at.start.offset).min(span.end);
         let end = (span.start + at.end.offset).clamp(start, span.end);
         unit.diags.push(
-            Diagnostic::error(codes::INVALID_REGEX, Span::new(span.file, start..end), format!("invalid regular expression: {}", e.kind()))
-                .with_label(e.kind().to_string())
-                .with_help("to match text literally, use `text contains \"…\"` or a template with `text like \"…\"`"),
+            Diagnostic::error(
+                codes::INVALID_REGEX,
+                Span::new(span.file, start..end),
+                format!("invalid regular expression: {}", e.kind()),
+            )
+            .with_label(e.kind().to_string())
+            .with_help("to match text literally, use `text contains \"…\"` or a template with `text like \"…\"`"),
         );
         return None;
     }
-    match regex::RegexBuilder::new(source)
-        .case_insensitive(true)
-        .size_limit(MAX_REGEX_BYTES)
-        .build()
-    {
+    match regex::RegexBuilder::new(source).case_insensitive(true).size_limit(MAX_REGEX_BYTES).build() {
         Ok(r) => Some(r),
         Err(e) => {
             let msg = match e {
                 regex::Error::CompiledTooBig(n) => {
                     format!("this regular expression is too large (limit {n} bytes compiled)")
                 }
-                other => format!(
-                    "invalid regular expression: {}",
-                    other.to_string().lines().last().unwrap_or("")
-                ),
+                other => format!("invalid regular expression: {}", other.to_string().lines().last().unwrap_or("")),
             };
-            unit.diags
-                .push(Diagnostic::error(codes::INVALID_REGEX, span, msg));
+            unit.diags.push(Diagnostic::error(codes::INVALID_REGEX, span, msg));
             None
         }
     }
+}
+
+/// Folded literals one of which every match of `source` contains, from the
+/// regex's prefixes; empty when they cannot be known (the regex then always
+/// runs).
+fn required_literals(source: &str) -> Vec<String> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(source) else { return Vec::new() };
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let Some(lits) = seq.literals() else { return Vec::new() };
+    let mut out: Vec<String> = Vec::new();
+    for l in lits {
+        let folded = patterns::fold_text(&String::from_utf8_lossy(l.as_bytes()));
+        // A literal with whitespace in it may match differently once the
+        // text is folded; so may an empty one: then nothing is required.
+        if folded.is_empty()
+            || folded.contains(' ')
+            || String::from_utf8_lossy(l.as_bytes()).chars().any(char::is_whitespace)
+        {
+            return Vec::new();
+        }
+        out.push(folded);
+    }
+    out.sort();
+    out.dedup();
+    out
 }

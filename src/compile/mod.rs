@@ -87,12 +87,8 @@ impl Unit {
 type Stage = fn(&mut Unit);
 
 /// The stages in order.
-const STAGES: &[(&str, Stage)] = &[
-    ("parse", parse),
-    ("declare reasons", lower::declare_reasons),
-    ("lower", lower::lower),
-    ("lint", lint::lint),
-];
+const STAGES: &[(&str, Stage)] =
+    &[("parse", parse), ("declare reasons", lower::declare_reasons), ("lower", lower::lower), ("lint", lint::lint)];
 
 /// Compiles the files of one policy. `load` carries diagnostics from
 /// reading the files (unreadable, not UTF-8), which count as errors.
@@ -120,16 +116,8 @@ pub fn compile(sources: Sources, load: Vec<Diagnostic>) -> Compiled {
     }
     let mut diagnostics = std::mem::take(&mut unit.diags);
     sort_and_bound(&mut diagnostics, MAX_ERRORS);
-    let policy = if diagnostics.iter().any(Diagnostic::is_error) {
-        None
-    } else {
-        Some(assemble(unit))
-    };
-    Compiled {
-        sources,
-        diagnostics,
-        policy,
-    }
+    let policy = if diagnostics.iter().any(Diagnostic::is_error) { None } else { Some(assemble(unit)) };
+    Compiled { sources, diagnostics, policy }
 }
 
 /// Compiles one policy given as a string (for tests and embedders).
@@ -143,11 +131,7 @@ fn parse(unit: &mut Unit) {
     let sources = unit.sources.clone();
     for (id, f) in sources.files().iter().enumerate() {
         // Files that failed to load carry a load diagnostic already.
-        if unit
-            .diags
-            .iter()
-            .any(|d| d.span.is_some_and(|s| s.file == id))
-        {
+        if unit.diags.iter().any(|d| d.span.is_some_and(|s| s.file == id)) {
             continue;
         }
         match syntax::parse(id, &f.text) {
@@ -157,7 +141,10 @@ fn parse(unit: &mut Unit) {
     }
 }
 
-fn assemble(unit: Unit) -> Policy {
+/// The `assemble` stage: builds the matchers (the evaluator's index) and
+/// freezes the policy.
+fn assemble(mut unit: Unit) -> Policy {
+    let index = crate::eval::index::Index::build(&mut unit.receivers, &mut unit.global, &unit.statuses, &unit.replies);
     Policy {
         version: version_of(&unit.sources),
         sources: unit.sources,
@@ -167,6 +154,7 @@ fn assemble(unit: Unit) -> Policy {
         global: unit.global,
         statuses: unit.statuses,
         replies: unit.replies,
+        index,
     }
 }
 
@@ -180,18 +168,11 @@ pub fn version_of(sources: &Sources) -> String {
         h.update(f.text.as_bytes());
         h.update([0]);
     }
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The best "did you mean" for `word` among `candidates`.
-pub(crate) fn suggest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -209,9 +190,7 @@ pub(crate) fn unknown<'a>(
 ) -> Diagnostic {
     let d = Diagnostic::error(code, word.span, format!("unknown {what} `{}`", word.node));
     match suggest(&word.node, candidates) {
-        Some(s) => d
-            .with_label(format!("did you mean `{s}`?"))
-            .with_help(format!("did you mean `{s}`?")),
+        Some(s) => d.with_label(format!("did you mean `{s}`?")).with_help(format!("did you mean `{s}`?")),
         None => d.with_label(format!("not a known {what}")),
     }
 }

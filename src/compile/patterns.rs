@@ -12,9 +12,7 @@ pub struct CodeSet {
 
 impl fmt::Debug for CodeSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries((0..640u16).filter(|c| self.contains(*c)))
-            .finish()
+        f.debug_list().entries((0..640u16).filter(|c| self.contains(*c))).finish()
     }
 }
 
@@ -41,17 +39,12 @@ impl CodeSet {
 
     /// Whether `code` is in the set.
     pub fn contains(&self, code: u16) -> bool {
-        self.bits
-            .get(usize::from(code / 64))
-            .is_some_and(|w| w & (1 << (code % 64)) != 0)
+        self.bits.get(usize::from(code / 64)).is_some_and(|w| w & (1 << (code % 64)) != 0)
     }
 
     /// Whether every code of `self` is in `other`.
     pub fn is_subset(&self, other: &CodeSet) -> bool {
-        self.bits
-            .iter()
-            .zip(other.bits.iter())
-            .all(|(a, b)| a & !b == 0)
+        self.bits.iter().zip(other.bits.iter()).all(|(a, b)| a & !b == 0)
     }
 
     /// Adds every code of `other`.
@@ -79,9 +72,7 @@ pub fn parse_code(tok: &str) -> Result<CodeSet, String> {
         let lo = exact_code(lo)?;
         let hi = exact_code(hi)?;
         if lo > hi {
-            return Err(format!(
-                "the range `{tok}` is empty: `{lo}` comes after `{hi}`"
-            ));
+            return Err(format!("the range `{tok}` is empty: `{lo}` comes after `{hi}`"));
         }
         for c in lo..=hi {
             if valid_code(c) {
@@ -93,26 +84,16 @@ pub fn parse_code(tok: &str) -> Result<CodeSet, String> {
     let t = tok.to_ascii_lowercase();
     let b = t.as_bytes();
     if b.len() != 3 {
-        return Err(format!(
-            "`{tok}` is not a reply code: reply codes have three digits"
-        ));
+        return Err(format!("`{tok}` is not a reply code: reply codes have three digits"));
     }
     let first_x = b.iter().position(|&c| c == b'x').unwrap_or(3);
-    if b.get(first_x..)
-        .is_some_and(|rest| rest.iter().any(|&c| c != b'x'))
-    {
-        return Err(format!(
-            "`{tok}` is not a reply code pattern: `x` may only end it (`5xx`, `55x`)"
-        ));
+    if b.get(first_x..).is_some_and(|rest| rest.iter().any(|&c| c != b'x')) {
+        return Err(format!("`{tok}` is not a reply code pattern: `x` may only end it (`5xx`, `55x`)"));
     }
     if first_x == 0 {
-        return Err(format!(
-            "`{tok}` matches every reply: name the class (`4xx`, `5xx`)"
-        ));
+        return Err(format!("`{tok}` matches every reply: name the class (`4xx`, `5xx`)"));
     }
-    let digits: u16 = t[..first_x]
-        .parse()
-        .map_err(|_| format!("`{tok}` is not a reply code"))?;
+    let digits: u16 = t[..first_x].parse().map_err(|_| format!("`{tok}` is not a reply code"))?;
     let width = 10u16.pow(3 - first_x as u32);
     let lo = digits * width;
     check_prefix(tok, lo, first_x)?;
@@ -138,14 +119,10 @@ fn exact_code(tok: &str) -> Result<u16, String> {
 fn check_prefix(tok: &str, lo: u16, n: usize) -> Result<(), String> {
     let first = lo / 100;
     if !(2..=5).contains(&first) {
-        return Err(format!(
-            "`{tok}` cannot be a reply code: the first digit is 2, 3, 4 or 5"
-        ));
+        return Err(format!("`{tok}` cannot be a reply code: the first digit is 2, 3, 4 or 5"));
     }
     if n >= 2 && (lo / 10) % 10 > 5 {
-        return Err(format!(
-            "`{tok}` cannot be a reply code: the second digit is 0 to 5"
-        ));
+        return Err(format!("`{tok}` cannot be a reply code: the second digit is 0 to 5"));
     }
     Ok(())
 }
@@ -158,9 +135,7 @@ pub fn parse_reply_class(tok: &str) -> Result<u8, String> {
         "3xx" => Ok(3),
         "4xx" => Ok(4),
         "5xx" => Ok(5),
-        _ => Err(format!(
-            "`{tok}` is not a reply class: write `4xx` or `5xx`"
-        )),
+        _ => Err(format!("`{tok}` is not a reply class: write `4xx` or `5xx`")),
     }
 }
 
@@ -193,6 +168,12 @@ impl fmt::Display for Status {
     }
 }
 
+impl serde::Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl Status {
     /// Parses `5.1.1`; `None` when it is not a well-formed status.
     pub fn parse(s: &str) -> Option<Status> {
@@ -203,11 +184,7 @@ impl Status {
         if it.next().is_some() || !matches!(class, 2 | 4 | 5) {
             return None;
         }
-        Some(Status {
-            class,
-            subject,
-            detail,
-        })
+        Some(Status { class, subject, detail })
     }
 }
 
@@ -223,9 +200,7 @@ impl StatusPat {
     pub fn matches(&self, s: Status) -> bool {
         self.class.is_none_or(|c| c == s.class)
             && self.subject.is_none_or(|x| x == s.subject)
-            && self
-                .detail
-                .is_none_or(|(lo, hi)| (lo..=hi).contains(&s.detail))
+            && self.detail.is_none_or(|(lo, hi)| (lo..=hi).contains(&s.detail))
     }
 
     /// Whether every status `other` stands for, this one stands for too.
@@ -266,92 +241,63 @@ pub fn parse_status(tok: &str) -> Result<StatusPat, String> {
     }
     let parts: Vec<&str> = tok.split('.').collect();
     let [c, s, d] = parts.as_slice() else {
-        return Err(format!(
-            "`{tok}` is not a status code: write three parts, `5.1.1`"
-        ));
+        return Err(format!("`{tok}` is not a status code: write three parts, `5.1.1`"));
     };
     let class = match *c {
         "x" | "X" => None,
         "2" | "4" | "5" => c.parse().ok(),
         _ => {
-            return Err(format!(
-                "`{tok}` cannot be a status code: the class is 2, 4, 5 or `x`"
-            ));
+            return Err(format!("`{tok}` cannot be a status code: the class is 2, 4, 5 or `x`"));
         }
     };
     let wild = |p: &str| matches!(p, "*");
     for p in [s, d] {
         if matches!(*p, "x" | "X") {
-            return Err(format!(
-                "`{tok}`: `x` stands only for the class; use `*` for any subject or detail"
-            ));
+            return Err(format!("`{tok}`: `x` stands only for the class; use `*` for any subject or detail"));
         }
     }
     let subject = if wild(s) {
         None
     } else {
-        let v =
-            digits(s, 3).ok_or_else(|| format!("`{tok}`: the subject `{s}` is not a number"))?;
+        let v = digits(s, 3).ok_or_else(|| format!("`{tok}`: the subject `{s}` is not a number"))?;
         if v > 7 {
-            return Err(format!(
-                "`{tok}` cannot be a status code: the subject is 0 to 7 (RFC 3463)"
-            ));
+            return Err(format!("`{tok}` cannot be a status code: the subject is 0 to 7 (RFC 3463)"));
         }
         Some(v)
     };
     let detail = if wild(d) {
         None
     } else {
-        let v = digits(d, 3)
-            .ok_or_else(|| format!("`{tok}`: the detail `{d}` is not a number of 1 to 3 digits"))?;
+        let v = digits(d, 3).ok_or_else(|| format!("`{tok}`: the detail `{d}` is not a number of 1 to 3 digits"))?;
         Some((v, v))
     };
     if subject.is_none() && detail.is_some() {
-        return Err(format!(
-            "`{tok}`: a fixed detail needs a fixed subject; write `{}.*.*` or name the subject",
-            c
-        ));
+        return Err(format!("`{tok}`: a fixed detail needs a fixed subject; write `{}.*.*` or name the subject", c));
     }
     if class.is_none() && subject.is_none() {
-        return Err(format!(
-            "`{tok}` matches every status: name the class or the subject"
-        ));
+        return Err(format!("`{tok}` matches every status: name the class or the subject"));
     }
-    Ok(StatusPat {
-        class,
-        subject,
-        detail,
-    })
+    Ok(StatusPat { class, subject, detail })
 }
 
 /// `5.7.606..5.7.649` or `5.7.606..649`: same class and subject, a range of details.
 fn parse_status_range(tok: &str, lo: &str, hi: &str) -> Result<StatusPat, String> {
     let start = parse_status(lo)?;
     let Some((first, _)) = start.detail else {
-        return Err(format!(
-            "`{tok}`: a range needs an exact start, `5.7.606..649`"
-        ));
+        return Err(format!("`{tok}`: a range needs an exact start, `5.7.606..649`"));
     };
     let last_text = hi.rsplit('.').next().unwrap_or(hi);
     if hi.contains('.') {
         let end = parse_status(hi)?;
         if end.class != start.class || end.subject != start.subject {
-            return Err(format!(
-                "`{tok}`: both ends of a range need the same class and subject"
-            ));
+            return Err(format!("`{tok}`: both ends of a range need the same class and subject"));
         }
     }
-    let last =
-        digits(last_text, 3).ok_or_else(|| format!("`{tok}`: `{last_text}` is not a detail"))?;
+    let last = digits(last_text, 3).ok_or_else(|| format!("`{tok}`: `{last_text}` is not a detail"))?;
     if last < first {
-        return Err(format!(
-            "the range `{tok}` is empty: `{first}` comes after `{last}`"
-        ));
+        return Err(format!("the range `{tok}` is empty: `{first}` comes after `{last}`"));
     }
-    Ok(StatusPat {
-        detail: Some((first, last)),
-        ..start
-    })
+    Ok(StatusPat { detail: Some((first, last)), ..start })
 }
 
 /// A domain or host pattern: exact (`gmail.com`) or a suffix (`*.google.com`,
@@ -370,9 +316,7 @@ impl HostPat {
         match self {
             HostPat::Exact(h) => host == h,
             HostPat::Suffix(s) => {
-                host.len() > s.len()
-                    && host.ends_with(s.as_str())
-                    && host.as_bytes()[host.len() - s.len() - 1] == b'.'
+                host.len() > s.len() && host.ends_with(s.as_str()) && host.as_bytes()[host.len() - s.len() - 1] == b'.'
             }
         }
     }
@@ -412,29 +356,16 @@ pub fn parse_host(tok: &str) -> Result<HostPat, String> {
     if body.is_empty() || body.split('.').any(|l| l.is_empty() || l.len() > 63) {
         return Err(format!("`{tok}` is not a domain or host name"));
     }
-    if let Some(c) = body
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        return Err(format!(
-            "`{tok}` has `{c}`, which a host name cannot hold; `*.` may only begin a pattern"
-        ));
+    if let Some(c) = body.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+        return Err(format!("`{tok}` has `{c}`, which a host name cannot hold; `*.` may only begin a pattern"));
     }
-    Ok(if suffix {
-        HostPat::Suffix(body.to_string())
-    } else {
-        HostPat::Exact(body.to_string())
-    })
+    Ok(if suffix { HostPat::Suffix(body.to_string()) } else { HostPat::Exact(body.to_string()) })
 }
 
 /// Checks a `YYYY-MM-DD` date.
 pub fn check_date(tok: &str) -> Result<(), String> {
     let mut it = tok.split('-').map(|p| p.parse::<u32>().unwrap_or(0));
-    let (y, m, d) = (
-        it.next().unwrap_or(0),
-        it.next().unwrap_or(0),
-        it.next().unwrap_or(0),
-    );
+    let (y, m, d) = (it.next().unwrap_or(0), it.next().unwrap_or(0), it.next().unwrap_or(0));
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let days = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -450,8 +381,24 @@ pub fn check_date(tok: &str) -> Result<(), String> {
 }
 
 /// Lowercases and collapses runs of whitespace to one space, as the
-/// evaluator does to the response text.
+/// evaluator does to the response text. ASCII text takes a byte-wise path.
 pub fn fold_text(s: &str) -> String {
+    if s.is_ascii() {
+        let mut out: Vec<u8> = Vec::with_capacity(s.len());
+        let mut space = false;
+        for &b in s.as_bytes() {
+            if b.is_ascii_whitespace() {
+                space = !out.is_empty();
+            } else {
+                if space {
+                    out.push(b' ');
+                    space = false;
+                }
+                out.push(b.to_ascii_lowercase());
+            }
+        }
+        return String::from_utf8(out).unwrap_or_default();
+    }
     let mut out = String::with_capacity(s.len());
     for word in s.split_whitespace() {
         if !out.is_empty() {
@@ -471,10 +418,7 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
         r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:\.\d{1,3}){0,3}|[\dx*#]{1,3}(?:\.[\dx*#]{1,3}){3})",
     ),
     ("email", r"[^\s@<>()\[\]]+@[^\s@<>()\[\]]+"),
-    (
-        "domain",
-        r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
-    ),
+    ("domain", r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"),
     ("num", r"\d+"),
     ("word", r"\S+"),
     ("any", r".*?"),
@@ -507,38 +451,22 @@ pub fn template_to_regex(t: &str) -> Result<String, TemplateError> {
             literal.push(c);
             i += 2;
         } else if c == '{' {
-            let close = rest.find('}').ok_or_else(|| {
+            let close = rest
+                .find('}')
+                .ok_or_else(|| ("this `{` is not closed; write `{{` for a literal brace".to_string(), i..i + 1))?;
+            let name = &rest[1..close];
+            let sub = PLACEHOLDERS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r).ok_or_else(|| {
+                let known: Vec<String> = PLACEHOLDERS.iter().map(|(n, _)| format!("{{{n}}}")).collect();
                 (
-                    "this `{` is not closed; write `{{` for a literal brace".to_string(),
-                    i..i + 1,
+                    format!("unknown placeholder `{{{name}}}`; the placeholders are {}", known.join(", ")),
+                    i..i + close + 1,
                 )
             })?;
-            let name = &rest[1..close];
-            let sub = PLACEHOLDERS
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, r)| *r)
-                .ok_or_else(|| {
-                    let known: Vec<String> = PLACEHOLDERS
-                        .iter()
-                        .map(|(n, _)| format!("{{{n}}}"))
-                        .collect();
-                    (
-                        format!(
-                            "unknown placeholder `{{{name}}}`; the placeholders are {}",
-                            known.join(", ")
-                        ),
-                        i..i + close + 1,
-                    )
-                })?;
             flush(&mut literal, &mut re);
             re.push_str(sub);
             i += close + 1;
         } else if c == '}' {
-            return Err((
-                "this `}` closes nothing; write `}}` for a literal brace".to_string(),
-                i..i + 1,
-            ));
+            return Err(("this `}` closes nothing; write `}}` for a literal brace".to_string(), i..i + 1));
         } else {
             literal.push(c);
             i += c.len_utf8();
@@ -546,6 +474,39 @@ pub fn template_to_regex(t: &str) -> Result<String, TemplateError> {
     }
     flush(&mut literal, &mut re);
     Ok(re)
+}
+
+/// The longest literal word of a template, folded: every match holds it.
+/// `None` when the template has no literal word.
+pub fn template_key(t: &str) -> Option<String> {
+    let mut literal = String::new();
+    let mut depth = 0usize;
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                if depth == 0 {
+                    literal.push('{');
+                }
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                if depth == 0 {
+                    literal.push('}');
+                }
+            }
+            '{' => {
+                depth += 1;
+                literal.push(' ');
+            }
+            '}' => depth = depth.saturating_sub(1),
+            c if depth == 0 => literal.push(c),
+            _ => {}
+        }
+    }
+    let folded = fold_text(&literal);
+    folded.split(' ').max_by_key(|w| w.len()).filter(|w| !w.is_empty()).map(str::to_string)
 }
 
 #[cfg(test)]
@@ -558,10 +519,7 @@ mod tests {
         let s = parse_code("55x").unwrap();
         assert!(s.contains(554) && !s.contains(560) && !s.contains(549));
         assert!(parse_code("5xx").unwrap().contains(521));
-        assert!(
-            !parse_code("5xx").unwrap().contains(560),
-            "second digit above 5 is no code"
-        );
+        assert!(!parse_code("5xx").unwrap().contains(560), "second digit above 5 is no code");
         assert!(parse_code("550..554").unwrap().contains(552));
         assert!(parse_code("650").is_err());
         assert!(parse_code("570").is_err());
@@ -574,11 +532,7 @@ mod tests {
     fn statuses() {
         let p = parse_status("x.7.26").unwrap();
         assert!(p.matches(Status::parse("4.7.26").unwrap()));
-        assert!(
-            parse_status("5.7.*")
-                .unwrap()
-                .covers(&parse_status("5.7.1").unwrap())
-        );
+        assert!(parse_status("5.7.*").unwrap().covers(&parse_status("5.7.1").unwrap()));
         assert!(parse_status("5.x.1").is_err());
         assert!(parse_status("5.*.1").is_err());
         assert!(parse_status("6.1.1").is_err());
@@ -588,11 +542,7 @@ mod tests {
         let r = parse_status("5.7.606..649").unwrap();
         assert!(r.matches(Status::parse("5.7.620").unwrap()));
         assert!(!r.matches(Status::parse("5.7.650").unwrap()));
-        assert!(
-            parse_status("5.7.606..5.7.649")
-                .unwrap()
-                .covers(&parse_status("5.7.610").unwrap())
-        );
+        assert!(parse_status("5.7.606..5.7.649").unwrap().covers(&parse_status("5.7.610").unwrap()));
         assert!(parse_status("5.7.649..606").is_err());
         assert!(parse_status("5.7.606..5.6.649").is_err());
     }
@@ -610,10 +560,7 @@ mod tests {
     #[test]
     fn templates() {
         let re = template_to_regex("Messages from {ip} temporarily deferred (TS01)").unwrap();
-        let r = regex::RegexBuilder::new(&re)
-            .case_insensitive(true)
-            .build()
-            .unwrap();
+        let r = regex::RegexBuilder::new(&re).case_insensitive(true).build().unwrap();
         assert!(r.is_match("[TS01] messages from 192.0.2.1  temporarily deferred (ts01)"));
         assert!(template_to_regex("a {nope} b").is_err());
         assert!(template_to_regex("a { b").is_err());

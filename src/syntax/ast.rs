@@ -49,10 +49,7 @@ pub struct Comment {
 
 /// A top-level item.
 #[derive(Debug, Clone, PartialEq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a few items per file; boxing would only add noise"
-)]
+#[expect(clippy::large_enum_variant, reason = "a few items per file; boxing would only add noise")]
 pub enum Item {
     /// `reason NAME { … }`
     Reason(ReasonDecl),
@@ -204,10 +201,7 @@ pub struct ReceiverDecl {
 
 /// One entry of a receiver section.
 #[derive(Debug, Clone, PartialEq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a few fields per receiver; boxing would only add noise"
-)]
+#[expect(clippy::large_enum_variant, reason = "a few fields per receiver; boxing would only add noise")]
 pub enum ReceiverField {
     /// `title "…"`
     Title(Word),

@@ -46,11 +46,7 @@ impl Ctx<'_> {
     }
 
     fn bug(&self, p: &P, what: &str) -> Box<Diagnostic> {
-        Box::new(Diagnostic::error(
-            codes::SYNTAX,
-            self.span(p),
-            format!("internal parser error: {what}"),
-        ))
+        Box::new(Diagnostic::error(codes::SYNTAX, self.span(p), format!("internal parser error: {what}")))
     }
 }
 
@@ -70,10 +66,7 @@ pub(super) fn file(file: FileId, text: &str, policy: P) -> Res<File> {
         .into_inner()
         .flatten()
         .filter(|p| p.as_rule() == R::COMMENT)
-        .map(|p| Comment {
-            text: p.as_str().trim_start_matches('#').to_string(),
-            span: cx.span(&p),
-        })
+        .map(|p| Comment { text: p.as_str().trim_start_matches('#').to_string(), span: cx.span(&p) })
         .collect();
     let mut items = Vec::new();
     for p in kids(&policy) {
@@ -110,11 +103,7 @@ fn reason(cx: &Ctx, p: &P) -> Res<ReasonDecl> {
             _ => return Err(cx.bug(&inner, "unexpected reason field")),
         });
     }
-    Ok(ReasonDecl {
-        name,
-        fields,
-        span: cx.span(p),
-    })
+    Ok(ReasonDecl { name, fields, span: cx.span(p) })
 }
 
 fn table(cx: &Ctx, p: &P) -> Res<Table> {
@@ -123,16 +112,9 @@ fn table(cx: &Ctx, p: &P) -> Res<Table> {
         let mut it = kids(&e);
         let keys = kids(&next(cx, &e, &mut it)?).map(|k| cx.word(&k)).collect();
         let outcome = outcome(cx, &next(cx, &e, &mut it)?)?;
-        entries.push(TableEntry {
-            keys,
-            outcome,
-            span: cx.span(&e),
-        });
+        entries.push(TableEntry { keys, outcome, span: cx.span(&e) });
     }
-    Ok(Table {
-        entries,
-        span: cx.span(p),
-    })
+    Ok(Table { entries, span: cx.span(p) })
 }
 
 fn rule(cx: &Ctx, p: &P) -> Res<RuleDecl> {
@@ -179,12 +161,7 @@ fn outcome(cx: &Ctx, p: &P) -> Res<Outcome> {
         }
     }
     let reason = reason.ok_or_else(|| cx.bug(p, "outcome without reason"))?;
-    Ok(Outcome {
-        class,
-        reason,
-        scope,
-        span: cx.span(p),
-    })
+    Ok(Outcome { class, reason, scope, span: cx.span(p) })
 }
 
 fn receiver(cx: &Ctx, p: &P) -> Res<ReceiverDecl> {
@@ -194,20 +171,14 @@ fn receiver(cx: &Ctx, p: &P) -> Res<ReceiverDecl> {
     for f in it {
         let inner = next(cx, &f, &mut kids(&f))?;
         fields.push(match inner.as_rule() {
-            R::receiver_title => {
-                ReceiverField::Title(string(cx, &next(cx, &inner, &mut kids(&inner).skip(1))?)?)
-            }
+            R::receiver_title => ReceiverField::Title(string(cx, &next(cx, &inner, &mut kids(&inner).skip(1))?)?),
             R::receiver_domains => ReceiverField::Domains(hosts(cx, &inner)?, cx.span(&inner)),
             R::receiver_mx => ReceiverField::Mx(hosts(cx, &inner)?, cx.span(&inner)),
             R::rule_decl => ReceiverField::Rule(rule(cx, &inner)?),
             _ => return Err(cx.bug(&inner, "unexpected receiver field")),
         });
     }
-    Ok(ReceiverDecl {
-        name,
-        fields,
-        span: cx.span(p),
-    })
+    Ok(ReceiverDecl { name, fields, span: cx.span(p) })
 }
 
 /// The hosts of a `domains`, `mx` or `domain` list (the pair holding the keyword and the list).
@@ -240,11 +211,7 @@ fn expr(cx: &Ctx, p: &P) -> Res<Expr> {
             // `not not x` is `x`: an even run of `not`s cancels out, so the
             // tree stays shallow however many are written.
             let e = inner.ok_or_else(|| cx.bug(p, "empty condition"))?;
-            Ok(if nots % 2 == 1 {
-                Expr::Not(Box::new(e))
-            } else {
-                e
-            })
+            Ok(if nots % 2 == 1 { Expr::Not(Box::new(e)) } else { e })
         }
         _ => Ok(Expr::Test(Spanned::new(test(cx, p)?, cx.span(p)))),
     }
@@ -272,24 +239,15 @@ fn test(cx: &Ctx, p: &P) -> Res<Test> {
     let list_words = |list: &P| kids(list).map(|k| cx.word(&k)).collect::<Vec<_>>();
     Ok(match p.as_rule() {
         R::code_test | R::status_test => {
-            let list = words(usize::from(inner) + 1)
-                .into_iter()
-                .next()
-                .ok_or_else(|| cx.bug(p, "no codes"))?;
+            let list = words(usize::from(inner) + 1).into_iter().next().ok_or_else(|| cx.bug(p, "no codes"))?;
             let patterns = list_words(&list);
-            if p.as_rule() == R::code_test {
-                Test::Code { inner, patterns }
-            } else {
-                Test::Status { inner, patterns }
-            }
+            if p.as_rule() == R::code_test { Test::Code { inner, patterns } } else { Test::Status { inner, patterns } }
         }
         R::text_test => {
             let t = next(cx, p, &mut kids(p).skip(1))?;
             let args: Vec<P> = kids(&t).skip(1).collect();
             match t.as_rule() {
-                R::text_contains => {
-                    Test::Contains(args.iter().map(|a| string(cx, a)).collect::<Res<_>>()?)
-                }
+                R::text_contains => Test::Contains(args.iter().map(|a| string(cx, a)).collect::<Res<_>>()?),
                 R::text_like => Test::Like(args.iter().map(|a| string(cx, a)).collect::<Res<_>>()?),
                 R::text_matches => {
                     let re = args.first().ok_or_else(|| cx.bug(&t, "no regex"))?;
@@ -310,10 +268,7 @@ fn test(cx: &Ctx, p: &P) -> Res<Test> {
 /// A string's value with escapes resolved; the span is the whole literal,
 /// quotes included.
 fn string(cx: &Ctx, p: &P) -> Res<Word> {
-    let raw = kids(p)
-        .next()
-        .map(|i| i.as_str().to_string())
-        .unwrap_or_default();
+    let raw = kids(p).next().map(|i| i.as_str().to_string()).unwrap_or_default();
     Ok(Spanned::new(unescape(&raw), cx.span(p)))
 }
 

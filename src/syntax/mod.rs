@@ -30,10 +30,7 @@ pub fn parse(file: FileId, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
         return Err(vec![Diagnostic::error(
             codes::FILE_TOO_LARGE,
             Span::new(file, 0..0),
-            format!(
-                "the file is {} bytes; the limit is {MAX_FILE_BYTES}",
-                text.len()
-            ),
+            format!("the file is {} bytes; the limit is {MAX_FILE_BYTES}", text.len()),
         )]);
     }
     if let Some(d) = prescan(file, text) {
@@ -42,10 +39,7 @@ pub fn parse(file: FileId, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
     match RawParser::parse(Rule::policy, text) {
         Ok(mut pairs) => match pairs.next() {
             Some(policy) => build::file(file, text, policy).map_err(|d| vec![*d]),
-            None => Ok(ast::File {
-                items: Vec::new(),
-                comments: Vec::new(),
-            }),
+            None => Ok(ast::File { items: Vec::new(), comments: Vec::new() }),
         },
         Err(e) => Err(vec![translate(file, text, &e)]),
     }
@@ -87,10 +81,7 @@ fn prescan(file: FileId, text: &str) -> Option<Diagnostic> {
 }
 
 fn line_end(bytes: &[u8], from: usize) -> usize {
-    bytes[from..]
-        .iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-        .map_or(bytes.len(), |p| from + p)
+    bytes[from..].iter().position(|&b| b == b'\n' || b == b'\r').map_or(bytes.len(), |p| from + p)
 }
 
 /// The index of the delimiter closing the one at `open`, on the same line.
@@ -110,20 +101,15 @@ fn closing(bytes: &[u8], open: usize) -> Option<usize> {
 
 fn unterminated(file: FileId, text: &str, open: usize) -> Diagnostic {
     let end = line_end(text.as_bytes(), open);
-    let (what, delim) = if text.as_bytes().get(open) == Some(&b'"') {
-        ("string", "\"")
-    } else {
-        ("regular expression", "/")
-    };
+    let (what, delim) =
+        if text.as_bytes().get(open) == Some(&b'"') { ("string", "\"") } else { ("regular expression", "/") };
     Diagnostic::error(
         codes::UNTERMINATED,
         Span::new(file, open..end),
         format!("this {what} is not closed before the end of the line"),
     )
     .with_label(format!("{what} starts here"))
-    .with_help(format!(
-        "end it with `{delim}` on the same line; write `\\{delim}` for a literal `{delim}`"
-    ))
+    .with_help(format!("end it with `{delim}` on the same line; write `\\{delim}` for a literal `{delim}`"))
 }
 
 /// Turns pest's error into a diagnostic that speaks of the language.
@@ -134,9 +120,7 @@ fn translate(file: FileId, text: &str, e: &pest::error::Error<Rule>) -> Diagnost
     };
     let found = found_at(text, pos);
     let mut expected: Vec<&'static str> = match &e.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            positives.iter().filter_map(|r| describe(*r)).collect()
-        }
+        ErrorVariant::ParsingError { positives, .. } => positives.iter().filter_map(|r| describe(*r)).collect(),
         ErrorVariant::CustomError { .. } => Vec::new(),
     };
     let name = name_in_context(text, pos);
@@ -182,7 +166,8 @@ fn hint(expected: &[&str]) -> String {
     } else if expected.contains(&"`rule`") && expected.contains(&"`receiver`") {
         "a file holds `rule`, `receiver`, `reason`, `statuses` and `replies` blocks".into()
     } else if expected.contains(&"a test") {
-        "a test is `code …`, `status …`, `text contains|matches|like …`, `phase …`, `mx …`, `domain …` or `flag …`".into()
+        "a test is `code …`, `status …`, `text contains|matches|like …`, `phase …`, `mx …`, `domain …` or `flag …`"
+            .into()
     } else {
         "see docs/language.md for the syntax".into()
     }
@@ -199,10 +184,7 @@ fn one_of(items: &[&str]) -> String {
 fn found_len(text: &str, pos: usize) -> usize {
     let rest = text.get(pos..).unwrap_or("");
     let first = rest.chars().next().map_or(0, char::len_utf8);
-    let word = rest
-        .find(|c: char| c.is_whitespace())
-        .unwrap_or(rest.len())
-        .min(40);
+    let word = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len()).min(40);
     let mut n = word.max(first);
     while n < rest.len() && !rest.is_char_boundary(n) {
         n += 1;
@@ -215,12 +197,7 @@ fn found_at(text: &str, pos: usize) -> String {
     if rest.is_empty() {
         return "the end of the file".into();
     }
-    let tok: String = rest
-        .get(..found_len(text, pos))
-        .unwrap_or("")
-        .chars()
-        .take(40)
-        .collect();
+    let tok: String = rest.get(..found_len(text, pos)).unwrap_or("").chars().take(40).collect();
     format!("`{tok}`")
 }
 
@@ -319,11 +296,7 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused() {
-        let text = format!(
-            "rule a {{ when {}code 550{} then hard x }}",
-            "(".repeat(100),
-            ")".repeat(100)
-        );
+        let text = format!("rule a {{ when {}code 550{} then hard x }}", "(".repeat(100), ")".repeat(100));
         let e = parse(0, &text).unwrap_err();
         assert_eq!(e[0].code, codes::TOO_DEEP);
     }

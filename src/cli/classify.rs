@@ -1,0 +1,181 @@
+//! `rebound classify [FILE]`: events in (JSONL), verdicts out, in input order.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::input::open;
+use super::{Exit, Format, load_policy};
+use crate::eval::Verdict;
+use crate::event::Event;
+
+/// Arguments of `classify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// JSONL events (default or `-`: stdin).
+    pub file: Option<PathBuf>,
+    /// `json` (one verdict per line; the default when stdout is not a terminal) or `text`.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+/// A verdict as a JSON line (SPEC §7).
+#[derive(Serialize)]
+pub struct VerdictLine<'a> {
+    id: Option<&'a str>,
+    recipient: &'a str,
+    class: &'a str,
+    reason: &'a str,
+    scope: &'a str,
+    receiver: Option<&'a str>,
+    rule: Option<&'a str>,
+    source: Option<&'a str>,
+    code: Option<u16>,
+    status: Option<crate::compile::patterns::Status>,
+    version: &'a str,
+}
+
+impl<'a> VerdictLine<'a> {
+    /// The line for an event and its verdict.
+    pub fn new(e: &'a Event, v: &'a Verdict) -> VerdictLine<'a> {
+        VerdictLine {
+            id: e.id.as_deref(),
+            recipient: &e.recipient,
+            class: v.class.as_str(),
+            reason: v.reason,
+            scope: v.scope.as_str(),
+            receiver: v.receiver,
+            rule: v.rule,
+            source: v.source,
+            code: v.code,
+            status: v.status,
+            version: v.version,
+        }
+    }
+}
+
+/// A verdict as one line for people.
+pub fn text_line(e: &Event, v: &Verdict) -> String {
+    format!(
+        "{} {}: {} {} (scope {}) by {} [{}]",
+        e.id.as_deref().unwrap_or("-"),
+        e.recipient,
+        v.class,
+        v.reason,
+        v.scope,
+        v.rule.unwrap_or(if v.source.is_some() { "table" } else { "default" }),
+        v.source.unwrap_or("-"),
+    )
+}
+
+/// Runs `classify`.
+pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
+    let Some(policy) = load_policy(policy)? else { return Ok(Exit::Invalid) };
+    let stdout = std::io::stdout();
+    let format = args.format.unwrap_or(if stdout.is_terminal() { Format::Text } else { Format::Json });
+    let input = match open(args.file.as_deref()) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.file.unwrap_or_default().display());
+            return Ok(Exit::Invalid);
+        }
+    };
+    let out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let report = stream(&policy, input, out, &mut std::io::stderr().lock(), format)?;
+    Ok(if report.bad > 0 { Exit::Invalid } else { Exit::Ok })
+}
+
+/// How many lines are read before they are classified in parallel.
+pub const BATCH_LINES: usize = 8192;
+
+/// Classifies a stream of JSONL events into `out`, in input order; bad
+/// lines go to `err` with their numbers. Lines are read in batches of
+/// [`BATCH_LINES`]; each batch is split over the machine's cores and the
+/// results written in order, so memory stays flat and output order is the
+/// input's.
+pub fn stream(
+    policy: &crate::Policy,
+    input: impl std::io::BufRead,
+    mut out: impl Write,
+    err: &mut impl Write,
+    format: Format,
+) -> std::io::Result<super::input::Report> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let mut lines = crate::event::Lines::new(input);
+    let mut buf = Vec::new();
+    let mut report = super::input::Report::default();
+    loop {
+        let mut batch = Vec::with_capacity(BATCH_LINES);
+        while batch.len() < BATCH_LINES {
+            match lines.next_line(&mut buf)? {
+                Some(line) => batch.push(line),
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let size = batch.len().div_ceil(workers).max(1);
+        let results: Vec<Chunk> = if workers == 1 || batch.len() < 256 {
+            vec![classify_chunk(policy, &batch, format)]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> =
+                    batch.chunks(size).map(|c| s.spawn(move || classify_chunk(policy, c, format))).collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+            })
+        };
+        for r in results {
+            out.write_all(&r.out)?;
+            for e in &r.errors {
+                writeln!(err, "{e}")?;
+            }
+            report.events += r.events;
+            report.bad += r.errors.len();
+        }
+    }
+    out.flush()?;
+    Ok(report)
+}
+
+/// What one worker produced for its share of a batch.
+#[derive(Default)]
+struct Chunk {
+    out: Vec<u8>,
+    errors: Vec<String>,
+    events: usize,
+}
+
+fn classify_chunk(policy: &crate::Policy, lines: &[crate::event::Line], format: Format) -> Chunk {
+    use crate::event::Line;
+    let mut c = Chunk { out: Vec::with_capacity(lines.len() * 256), ..Chunk::default() };
+    for line in lines {
+        match line {
+            Line::Text(_, text) if text.trim().is_empty() => {}
+            Line::Text(n, text) => {
+                c.events += 1;
+                match Event::parse(text) {
+                    Ok(event) => {
+                        let v = policy.classify(&event);
+                        let written = match format {
+                            Format::Json => serde_json::to_writer(&mut c.out, &VerdictLine::new(&event, &v))
+                                .map_err(std::io::Error::other)
+                                .and_then(|()| c.out.write_all(b"\n")),
+                            Format::Text => writeln!(c.out, "{}", text_line(&event, &v)),
+                        };
+                        if let Err(e) = written {
+                            c.errors.push(format!("line {n}: {e}"));
+                        }
+                    }
+                    Err(e) => c.errors.push(format!("line {n}: {e}")),
+                }
+            }
+            Line::Bad(n, why) => {
+                c.events += 1;
+                c.errors.push(format!("line {n}: {why}"));
+            }
+        }
+    }
+    c
+}

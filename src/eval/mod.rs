@@ -1,0 +1,260 @@
+//! Compiled policy + event → verdict, and the trace that explains it.
+//!
+//! [`Policy::classify`] is the hot path: normalise the answer
+//! ([`normalize`]), choose the receiver, find the policy's literals in the
+//! text with one automaton pass, then try only the candidate rules of the
+//! receiver and of the global level, in policy order, then the two code
+//! tables (lookup arrays), then `soft undefined`. [`Policy::classify_traced`]
+//! reaches the same verdict by trying every rule in order and records why
+//! each did or did not match. Neither prints nor allocates more than the
+//! verdict needs.
+
+pub mod explain;
+pub mod index;
+pub mod normalize;
+
+use std::cell::RefCell;
+
+use crate::compile::patterns::Status;
+use crate::event::{Event, EventType};
+use crate::model::{Class, Phase, Scope};
+use crate::policy::{Atom, AtomTest, CompiledRule, Cond, Outcome, Policy};
+use index::ReceiverMatch;
+use normalize::{Raw, Response, normalize};
+
+/// What decided a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decider {
+    /// A rule: the level (receiver index, or the number of receivers for the
+    /// global rules) and the rule's index in it.
+    Rule(usize, usize),
+    /// An entry of the status table.
+    StatusTable(usize),
+    /// An entry of the reply table.
+    ReplyTable(usize),
+    /// Nothing matched: `soft undefined`.
+    Default,
+    /// The event is not a bounce.
+    NotABounce,
+}
+
+/// The decision about one event (SPEC §7). Borrows names from the policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict<'p> {
+    /// What the bounce means for the contact.
+    pub class: Class,
+    /// What happened.
+    pub reason: &'p str,
+    /// Whose fault it is.
+    pub scope: Scope,
+    /// The receiver chosen, if any.
+    pub receiver: Option<&'p str>,
+    /// The id of the rule that decided, if a rule did.
+    pub rule: Option<&'p str>,
+    /// `file:line` of the rule or table entry that decided.
+    pub source: Option<&'p str>,
+    /// The normalised reply code.
+    pub code: Option<u16>,
+    /// The normalised enhanced status code.
+    pub status: Option<Status>,
+    /// The version of the policy that decided.
+    pub version: &'p str,
+    /// What decided.
+    pub decider: Decider,
+}
+
+/// Per-thread scratch space, so classification does not allocate lists.
+#[derive(Default)]
+struct Scratch {
+    found: Vec<u32>,
+    candidates: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// The raw answer of an event.
+pub fn raw_of<'a>(event: &'a Event<'a>) -> Raw<'a> {
+    Raw {
+        code: event.code,
+        status: event.status.as_deref(),
+        text: event.text.as_deref().unwrap_or(""),
+        mx: event.mx.as_deref(),
+        phase: event.phase(),
+        domain: event.domain(),
+    }
+}
+
+impl Policy {
+    /// Classifies one event.
+    ///
+    /// ```
+    /// use rebound::event::Event;
+    /// let policy = rebound::load::compile_shipped().policy.unwrap();
+    /// let event = Event::bounce("alice@gmail.com", Some(550), Some("5.1.1"),
+    ///     "The email account that you tried to reach does not exist.");
+    /// let verdict = policy.classify(&event);
+    /// assert_eq!(verdict.class, rebound::Class::Hard);
+    /// assert_eq!(verdict.reason, "user_unknown");
+    /// assert_eq!(verdict.receiver, Some("gmail"));
+    /// ```
+    pub fn classify(&self, event: &Event) -> Verdict<'_> {
+        if event.kind != EventType::Bounce {
+            return self.not_a_bounce(event.kind);
+        }
+        let response = normalize(&raw_of(event));
+        self.decide(&response)
+    }
+
+    /// Classifies an already normalised response.
+    pub fn decide(&self, r: &Response) -> Verdict<'_> {
+        let receiver = self.index.receiver(&r.domain, r.mx.as_deref()).map(|i| i as usize);
+        SCRATCH.with(|cell| {
+            let mut guard = cell.try_borrow_mut();
+            let mut fresh = Scratch::default();
+            let scratch = match guard.as_deref_mut() {
+                Ok(s) => s,
+                Err(_) => &mut fresh,
+            };
+            self.index.find_literals(&r.folded, &mut scratch.found);
+            let levels = receiver.into_iter().chain(std::iter::once(self.receivers.len()));
+            for level in levels {
+                self.index.candidates(level, r.code, r.status, &scratch.found, &mut scratch.candidates);
+                let rules = self.level_rules(level);
+                for &i in &scratch.candidates {
+                    let Some(rule) = rules.get(i as usize) else { continue };
+                    if eval(&rule.cond, r, &scratch.found) {
+                        return self.verdict_of_rule(rule, r, receiver, Decider::Rule(level, i as usize));
+                    }
+                }
+            }
+            self.fallback(r, receiver)
+        })
+    }
+
+    pub(crate) fn level_rules(&self, level: usize) -> &[CompiledRule] {
+        match self.receivers.get(level) {
+            Some(rec) => &rec.rules,
+            None => &self.global,
+        }
+    }
+
+    /// The tables, then `soft undefined`.
+    pub(crate) fn fallback(&self, r: &Response, receiver: Option<usize>) -> Verdict<'_> {
+        if let Some(s) = r.status
+            && let Some(e) =
+                self.index.status_entry(s, &self.statuses).and_then(|i| self.statuses.get(i).map(|e| (i, e)))
+        {
+            return self.verdict(e.1.outcome, r, receiver, None, Some(&e.1.location.label), Decider::StatusTable(e.0));
+        }
+        if let Some(c) = r.code
+            && let Some(e) = self.index.reply_entry(c).and_then(|i| self.replies.get(i).map(|e| (i, e)))
+        {
+            return self.verdict(e.1.outcome, r, receiver, None, Some(&e.1.location.label), Decider::ReplyTable(e.0));
+        }
+        let reason = self.reason_ids.get("undefined").copied().unwrap_or(0);
+        let outcome = Outcome { class: Some(Class::Soft), reason, scope: Some(Scope::Unknown) };
+        self.verdict(outcome, r, receiver, None, None, Decider::Default)
+    }
+
+    fn verdict_of_rule<'p>(
+        &'p self,
+        rule: &'p CompiledRule,
+        r: &Response,
+        receiver: Option<usize>,
+        d: Decider,
+    ) -> Verdict<'p> {
+        self.verdict(rule.outcome, r, receiver, Some(&rule.id), Some(&rule.location.label), d)
+    }
+
+    fn verdict<'p>(
+        &'p self,
+        o: Outcome,
+        r: &Response,
+        receiver: Option<usize>,
+        rule: Option<&'p str>,
+        source: Option<&'p str>,
+        decider: Decider,
+    ) -> Verdict<'p> {
+        let info = self.reasons.get(o.reason);
+        let temporary = r.reply_class() == Some(4);
+        let default_class = info.map_or(Class::Soft, |i| match (temporary, i.class_on_4xx) {
+            (true, Some(c)) => c,
+            _ => i.class,
+        });
+        Verdict {
+            class: o.class.unwrap_or(default_class),
+            reason: info.map_or("undefined", |i| i.name.as_str()),
+            scope: o.scope.unwrap_or(info.map_or(Scope::Unknown, |i| i.scope)),
+            receiver: receiver.and_then(|i| self.receivers.get(i)).map(|rec| rec.name.as_str()),
+            rule,
+            source,
+            code: r.code,
+            status: r.status,
+            version: &self.version,
+            decider,
+        }
+    }
+
+    fn not_a_bounce(&self, kind: EventType) -> Verdict<'_> {
+        let reason = match kind {
+            EventType::Delivered => "delivered",
+            EventType::Complaint => "feedback",
+            _ => "undefined",
+        };
+        Verdict {
+            class: Class::Ignore,
+            reason: self.reason(reason).map_or("undefined", |i| i.name.as_str()),
+            scope: Scope::Unknown,
+            receiver: None,
+            rule: None,
+            source: None,
+            code: None,
+            status: None,
+            version: &self.version,
+            decider: Decider::NotABounce,
+        }
+    }
+
+    /// The receiver chosen for a response, and how.
+    pub fn choose_receiver(&self, r: &Response) -> Option<(usize, ReceiverMatch)> {
+        self.index.receiver_why(&r.domain, r.mx.as_deref()).map(|(i, m)| (i as usize, m))
+    }
+
+    /// Finds the policy's literals in a folded text (for traces and tests).
+    pub(crate) fn literals_in(&self, folded: &str) -> Vec<u32> {
+        let mut found = Vec::new();
+        self.index.find_literals(folded, &mut found);
+        found
+    }
+}
+
+/// Evaluates a condition.
+pub(crate) fn eval(c: &Cond, r: &Response, found: &[u32]) -> bool {
+    match c {
+        Cond::All(v) => v.iter().all(|x| eval(x, r, found)),
+        Cond::Any(v) => v.iter().any(|x| eval(x, r, found)),
+        Cond::Not(x) => !eval(x, r, found),
+        Cond::Atom(a) => atom(a, r, found),
+    }
+}
+
+/// Evaluates one test.
+pub(crate) fn atom(a: &Atom, r: &Response, found: &[u32]) -> bool {
+    match &a.test {
+        AtomTest::Code { inner, set } => (if *inner { r.inner_code } else { r.code }).is_some_and(|c| set.contains(c)),
+        AtomTest::Status { inner, pats } => {
+            (if *inner { r.inner_status } else { r.status }).is_some_and(|s| pats.iter().any(|p| p.matches(s)))
+        }
+        AtomTest::Contains(_, ids) => ids.iter().any(|id| found.binary_search(id).is_ok()),
+        AtomTest::Regex(re) => {
+            (re.required_ids.is_empty() || re.required_ids.iter().any(|id| found.binary_search(id).is_ok()))
+                && re.regex.is_match(&r.folded)
+        }
+        AtomTest::Phase(ps) => r.phase.is_some_and(|p: Phase| ps.contains(&p)),
+        AtomTest::Mx(hosts) => r.mx.as_deref().is_some_and(|m| hosts.iter().any(|h| h.matches(m))),
+        AtomTest::Domain(hosts) => hosts.iter().any(|h| h.matches(&r.domain)),
+        AtomTest::Flag(f) => r.flags.has(*f),
+    }
+}

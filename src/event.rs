@@ -1,0 +1,223 @@
+//! Events: the JSON Lines input of `classify`, `explain` and `run` (SPEC §7).
+//!
+//! Parsing is lenient where senders' pipelines differ (a code given as a
+//! string, a phase in capitals) and strict where a mistake would change a
+//! decision (a missing recipient is an error). Unknown fields are kept in
+//! `extra` for scripts and ignored otherwise. Reading is streamed with a
+//! bounded line length, so a 10-million-line file runs in flat memory and a
+//! runaway line cannot exhaust it.
+
+use std::borrow::Cow;
+use std::io::BufRead;
+
+use serde::Deserialize;
+
+use crate::model::Phase;
+
+/// The longest event line accepted, in bytes.
+pub const MAX_EVENT_LINE_BYTES: usize = 1 << 20;
+
+/// What happened to one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// An SMTP answer, synchronous or from a DSN.
+    #[default]
+    Bounce,
+    /// A successful delivery.
+    Delivered,
+    /// A feedback-loop report.
+    Complaint,
+    /// The person unsubscribed.
+    Unsubscribe,
+    /// The person opted in.
+    Subscribe,
+    /// The confirmation of a double opt-in.
+    Confirm,
+    /// A request to mail an address in error again.
+    Reactivate,
+}
+
+impl EventType {
+    /// The name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Bounce => "bounce",
+            EventType::Delivered => "delivered",
+            EventType::Complaint => "complaint",
+            EventType::Unsubscribe => "unsubscribe",
+            EventType::Subscribe => "subscribe",
+            EventType::Confirm => "confirm",
+            EventType::Reactivate => "reactivate",
+        }
+    }
+}
+
+/// One event. Strings borrow from the input line where they can.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Event<'a> {
+    /// The event's id (for idempotence and output).
+    #[serde(default, borrow, deserialize_with = "opt_text")]
+    pub id: Option<Cow<'a, str>>,
+    /// The event type; `bounce` when absent.
+    #[serde(default, rename = "type")]
+    pub kind: EventType,
+    /// The recipient's address (required).
+    #[serde(borrow)]
+    pub recipient: Cow<'a, str>,
+    /// The campaign the message belonged to.
+    #[serde(default, borrow, deserialize_with = "opt_text")]
+    pub campaign: Option<Cow<'a, str>>,
+    /// When it happened (RFC 3339).
+    #[serde(default, borrow)]
+    pub at: Option<Cow<'a, str>>,
+    /// The basic reply code.
+    #[serde(default, deserialize_with = "opt_code")]
+    pub code: Option<u16>,
+    /// The enhanced status code, as given.
+    #[serde(default, borrow)]
+    pub status: Option<Cow<'a, str>>,
+    /// The reply text.
+    #[serde(default, borrow)]
+    pub text: Option<Cow<'a, str>>,
+    /// The MX host that answered.
+    #[serde(default, borrow)]
+    pub mx: Option<Cow<'a, str>>,
+    /// The SMTP phase, as given.
+    #[serde(default, borrow)]
+    pub phase: Option<Cow<'a, str>>,
+    /// For `subscribe`: `single` or `double`.
+    #[serde(default, borrow)]
+    pub optin: Option<Cow<'a, str>>,
+    /// For `complaint`: the ARF feedback type.
+    #[serde(default, borrow)]
+    pub feedback_type: Option<Cow<'a, str>>,
+}
+
+impl<'a> Event<'a> {
+    /// A bounce for `recipient` with the given answer (for tests and embedders).
+    pub fn bounce(recipient: &'a str, code: Option<u16>, status: Option<&'a str>, text: &'a str) -> Event<'a> {
+        Event {
+            recipient: Cow::Borrowed(recipient),
+            code,
+            status: status.map(Cow::Borrowed),
+            text: Some(Cow::Borrowed(text)),
+            ..Event::default()
+        }
+    }
+
+    /// Parses one JSON line.
+    pub fn parse(line: &'a str) -> Result<Event<'a>, String> {
+        serde_json::from_str(line).map_err(|e| e.to_string())
+    }
+
+    /// The recipient's domain, as written.
+    pub fn domain(&self) -> &str {
+        self.recipient.rsplit_once('@').map_or("", |(_, d)| d)
+    }
+
+    /// The phase, leniently: `RCPT`, `rcpt to` and `RCPT TO` are `rcpt`.
+    pub fn phase(&self) -> Option<Phase> {
+        let p = self.phase.as_deref()?.trim().to_ascii_lowercase();
+        let word = p.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
+        match word {
+            "ehlo" => Some(Phase::Helo),
+            "greeting" | "banner" | "conn" => Some(Phase::Connect),
+            w => Phase::parse(w),
+        }
+    }
+}
+
+fn opt_text<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum T<'a> {
+        S(#[serde(borrow)] Cow<'a, str>),
+        N(i64),
+    }
+    Ok(match Option::<T>::deserialize(d)? {
+        Some(T::S(s)) => Some(s),
+        Some(T::N(n)) => Some(Cow::Owned(n.to_string())),
+        None => None,
+    })
+}
+
+fn opt_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum C<'a> {
+        N(u64),
+        S(&'a str),
+        F(serde::de::IgnoredAny),
+    }
+    Ok(match Option::<C>::deserialize(d)? {
+        Some(C::N(n)) => u16::try_from(n).ok().filter(|c| (100..1000).contains(c)),
+        Some(C::S(s)) => s.trim().parse::<u16>().ok().filter(|c| (100..1000).contains(c)),
+        Some(C::F(_)) | None => None,
+    })
+}
+
+/// Reads lines of at most [`MAX_EVENT_LINE_BYTES`]; a longer line is
+/// skipped to its end and reported as `Err(line_number)`.
+pub struct Lines<R> {
+    reader: R,
+    number: usize,
+}
+
+/// One line read by [`Lines`].
+pub enum Line {
+    /// A line's text (without the line break) and its 1-based number.
+    Text(usize, String),
+    /// A line that was too long or not UTF-8, and why.
+    Bad(usize, String),
+}
+
+impl<R: BufRead> Lines<R> {
+    /// Wraps a reader.
+    pub fn new(reader: R) -> Lines<R> {
+        Lines { reader, number: 0 }
+    }
+
+    /// The next line, reusing `buf`; `None` at the end of input.
+    pub fn next_line(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<Line>> {
+        buf.clear();
+        let mut too_long = false;
+        let mut any = false;
+        loop {
+            let chunk = self.reader.fill_buf()?;
+            if chunk.is_empty() {
+                break;
+            }
+            any = true;
+            let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            if !too_long {
+                let room = MAX_EVENT_LINE_BYTES.saturating_sub(buf.len());
+                buf.extend_from_slice(chunk.get(..take.min(room)).unwrap_or(&[]));
+                too_long = take > room;
+            }
+            self.reader.consume(take);
+            if done {
+                break;
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
+        self.number += 1;
+        if too_long {
+            return Ok(Some(Line::Bad(self.number, format!("the line is longer than {MAX_EVENT_LINE_BYTES} bytes"))));
+        }
+        while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            buf.pop();
+        }
+        Ok(Some(match String::from_utf8(std::mem::take(buf)) {
+            Ok(s) => Line::Text(self.number, s),
+            Err(e) => {
+                Line::Bad(self.number, format!("the line is not UTF-8 (byte {})", e.utf8_error().valid_up_to() + 1))
+            }
+        }))
+    }
+}
