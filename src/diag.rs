@@ -238,6 +238,24 @@ pub mod codes {
     pub const SHADOWED_ENTRY: &str = "rebound::lint::shadowed_entry";
     /// Lint: a declared reason no outcome uses.
     pub const UNUSED_REASON: &str = "rebound::lint::unused_reason";
+    /// A second lifecycle block, or a name used twice in it.
+    pub const LC_DUPLICATE: &str = "rebound::lifecycle::duplicate";
+    /// A dimension that is not `delivery` or `consent`, or one not declared.
+    pub const LC_DIMENSION: &str = "rebound::lifecycle::dimension";
+    /// A state the dimension does not declare.
+    pub const LC_UNKNOWN_STATE: &str = "rebound::lifecycle::unknown_state";
+    /// A declared state no transition leads to.
+    pub const LC_UNREACHABLE: &str = "rebound::lifecycle::unreachable_state";
+    /// A trigger that is not a class, an event or `strikes`.
+    pub const LC_UNKNOWN_TRIGGER: &str = "rebound::lifecycle::unknown_trigger";
+    /// A guard value that is not known.
+    pub const LC_UNKNOWN_GUARD: &str = "rebound::lifecycle::unknown_guard";
+    /// A threshold, weight or duration that is not positive.
+    pub const LC_THRESHOLD: &str = "rebound::lifecycle::invalid_threshold";
+    /// Strike rules and `on strikes` transitions that do not go together.
+    pub const LC_STRIKES: &str = "rebound::lifecycle::strikes";
+    /// `if allowed` without a reactivation block.
+    pub const LC_REACTIVATION: &str = "rebound::lifecycle::reactivation";
     /// Lint: a condition that can never hold.
     pub const NEVER_MATCHES: &str = "rebound::lint::never_matches";
 }

@@ -153,6 +153,7 @@ impl Printer<'_> {
             Item::Statuses(t) => self.table("statuses", t),
             Item::Replies(t) => self.table("replies", t),
             Item::Rule(r) => self.rule(r, 0),
+            Item::Lifecycle(l) => self.lifecycle(l),
             Item::Receiver(r) => self.block(r.span, 0, format!("receiver {}", r.name.node), |p| {
                 let mut prev_rule = false;
                 for (i, f) in r.fields.iter().enumerate() {
@@ -189,6 +190,98 @@ impl Printer<'_> {
         });
     }
 
+    fn lifecycle(&mut self, l: &LifecycleDecl) {
+        self.block(l.span, 0, "lifecycle".into(), |p| {
+            let mut prev_block = false;
+            for (i, item) in l.items.iter().enumerate() {
+                let is_block = matches!(
+                    item,
+                    LifecycleItem::Transition(_) | LifecycleItem::Strikes(_) | LifecycleItem::Reactivation(..)
+                );
+                if i > 0 && (is_block || prev_block) {
+                    p.blank();
+                }
+                prev_block = is_block;
+                match item {
+                    LifecycleItem::States { dimension, states, span } => {
+                        p.simple(*span, 1, format!("states {}: {}", dimension.node, words(states)))
+                    }
+                    LifecycleItem::Eligible { kind, tests, span } => {
+                        let when = if tests.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" when {}", tests.iter().map(state_test).collect::<Vec<_>>().join(" and "))
+                        };
+                        p.simple(*span, 1, format!("eligible {}{when}", kind.node))
+                    }
+                    LifecycleItem::Transition(t) => p.block(t.span, 1, format!("transition {}", t.name.node), |p| {
+                        let guard = if t.guards.is_empty() {
+                            String::new()
+                        } else {
+                            let tests: Vec<String> = t
+                                .guards
+                                .iter()
+                                .map(|g| {
+                                    if g.values.is_empty() {
+                                        g.key.node.clone()
+                                    } else {
+                                        format!("{} {}", g.key.node, words(&g.values))
+                                    }
+                                })
+                                .collect();
+                            format!(" if {}", tests.join(" and "))
+                        };
+                        p.line(2, format!("on {}{guard}", t.trigger.node));
+                        for c in &t.changes {
+                            p.simple(c.span, 2, format!("{} {} -> {}", c.dimension.node, states(&c.from), c.to.node));
+                        }
+                        if t.reset_strikes {
+                            p.line(2, "reset strikes".into());
+                        }
+                    }),
+                    LifecycleItem::Strikes(s) => p.block(s.span, 1, format!("strikes {}", s.name.node), |p| {
+                        for f in &s.fields {
+                            let text = match f {
+                                StrikesField::Count(c, _) => format!("count {}", words(c)),
+                                StrikesField::Campaigns(n, _) => format!("consecutive {} campaigns", n.node),
+                                StrikesField::Over(n, d, _) => format!("{} consecutive over {}", n.node, d.node),
+                                StrikesField::Within(n, d, _) => format!("{} within {}", n.node, d.node),
+                                StrikesField::Weight(pairs, _) => format!(
+                                    "weight {}",
+                                    pairs
+                                        .iter()
+                                        .map(|(r, w)| format!("{} {}", r.node, w.node))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                                StrikesField::Receiver(r, _) => format!("receiver {}", r.node),
+                                StrikesField::Reset(e, _) => format!("reset on {}", words(e)),
+                            };
+                            p.simple(f.span(), 2, text);
+                        }
+                    }),
+                    LifecycleItem::Reactivation(rules, span) => p.block(*span, 1, "reactivation".into(), |p| {
+                        for r in rules {
+                            let verb = if r.allow { "allow" } else { "refuse" };
+                            let tests: Vec<String> = r
+                                .tests
+                                .iter()
+                                .map(|t| match t {
+                                    ReactTest::Reason(w, _) => format!("reason {}", words(w)),
+                                    ReactTest::Via(w, _) => format!("via {}", words(w)),
+                                    ReactTest::After(d, _) => format!("after {}", d.node),
+                                })
+                                .collect();
+                            let when =
+                                if tests.is_empty() { String::new() } else { format!(" when {}", tests.join(" and ")) };
+                            p.simple(r.span, 2, format!("{verb} {}{when}", r.name.node));
+                        }
+                    }),
+                }
+            }
+        });
+    }
+
     fn rule(&mut self, r: &RuleDecl, depth: usize) {
         self.block(r.span, depth, format!("rule {}", r.id.node), |p| {
             let d = depth + 1;
@@ -209,6 +302,14 @@ impl Printer<'_> {
             }
         });
     }
+}
+
+fn states(ws: &[Word]) -> String {
+    if ws.is_empty() { "*".into() } else { words(ws) }
+}
+
+fn state_test(t: &StateTest) -> String {
+    format!("{} {}", t.dimension.node, states(&t.states))
 }
 
 fn outcome(o: &Outcome) -> String {

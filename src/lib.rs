@@ -32,9 +32,11 @@ pub mod cli;
 pub mod compile;
 pub mod diag;
 pub mod fmt;
+pub mod lifecycle;
 pub mod load;
 pub mod model;
 pub mod policy;
+pub mod store;
 pub mod syntax;
 
 pub use compile::{Compiled, compile, compile_str};

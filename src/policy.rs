@@ -25,6 +25,7 @@ pub struct Policy {
     pub(crate) statuses: Vec<TableEntry<Vec<StatusPat>>>,
     pub(crate) replies: Vec<TableEntry<CodeSet>>,
     pub(crate) index: crate::eval::index::Index,
+    pub(crate) lifecycle: Option<crate::lifecycle::model::Lifecycle>,
 }
 
 impl Policy {
@@ -66,6 +67,11 @@ impl Policy {
     /// The status table in policy order.
     pub fn status_table(&self) -> &[TableEntry<Vec<StatusPat>>] {
         &self.statuses
+    }
+
+    /// The policy's lifecycle, when it declares one.
+    pub fn lifecycle(&self) -> Option<&crate::lifecycle::model::Lifecycle> {
+        self.lifecycle.as_ref()
     }
 
     /// The reply-code table in policy order.

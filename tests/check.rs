@@ -72,6 +72,26 @@ fn expected_code(name: &str) -> &'static str {
     if name.starts_with("syntax_") {
         return "unexpected";
     }
+    if let Some(rest) = name.strip_prefix("lifecycle_") {
+        const LC: &[(&str, &str)] = &[
+            ("unreachable_state", "lifecycle::unreachable_state"),
+            ("unknown_state", "lifecycle::unknown_state"),
+            ("unknown_trigger", "lifecycle::unknown_trigger"),
+            ("invalid_threshold", "lifecycle::invalid_threshold"),
+            ("dimension", "lifecycle::dimension"),
+            ("unknown_guard", "lifecycle::unknown_guard"),
+            ("unknown_reason", "check::unknown_reason"),
+            ("duplicate", "lifecycle::duplicate"),
+            ("strikes", "lifecycle::strikes"),
+            ("reactivation", "lifecycle::reactivation"),
+            ("missing_field", "check::missing_field"),
+        ];
+        return LC
+            .iter()
+            .find(|(p, _)| rest.starts_with(p))
+            .map(|(_, c)| *c)
+            .unwrap_or_else(|| panic!("no code for {name}"));
+    }
     if name == "redeclared_standard_reason" {
         return "duplicate_reason";
     }

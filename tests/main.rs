@@ -5,9 +5,11 @@ mod cli;
 mod corpus;
 mod explain;
 mod fmt;
+mod lifecycle;
 mod limits;
 mod never_panic;
 mod normalize;
+mod run_cli;
 mod shipped;
 
 /// The project root.

@@ -3,11 +3,9 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use serde::Serialize;
-
 use super::input::open;
 use super::{Exit, Format, load_policy};
-use crate::eval::Verdict;
+use crate::eval::{Verdict, VerdictLine};
 use crate::event::Event;
 
 /// Arguments of `classify`.
@@ -18,41 +16,6 @@ pub struct Args {
     /// `json` (one verdict per line; the default when stdout is not a terminal) or `text`.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-}
-
-/// A verdict as a JSON line (SPEC §7).
-#[derive(Serialize)]
-pub struct VerdictLine<'a> {
-    id: Option<&'a str>,
-    recipient: &'a str,
-    class: &'a str,
-    reason: &'a str,
-    scope: &'a str,
-    receiver: Option<&'a str>,
-    rule: Option<&'a str>,
-    source: Option<&'a str>,
-    code: Option<u16>,
-    status: Option<crate::compile::patterns::Status>,
-    version: &'a str,
-}
-
-impl<'a> VerdictLine<'a> {
-    /// The line for an event and its verdict.
-    pub fn new(e: &'a Event, v: &'a Verdict) -> VerdictLine<'a> {
-        VerdictLine {
-            id: e.id.as_deref(),
-            recipient: &e.recipient,
-            class: v.class.as_str(),
-            reason: v.reason,
-            scope: v.scope.as_str(),
-            receiver: v.receiver,
-            rule: v.rule,
-            source: v.source,
-            code: v.code,
-            status: v.status,
-            version: v.version,
-        }
-    }
 }
 
 /// A verdict as one line for people.

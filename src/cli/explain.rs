@@ -3,9 +3,9 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use super::classify::VerdictLine;
 use super::input::{each_event, open};
 use super::{Exit, Format, load_policy};
+use crate::eval::VerdictLine;
 use crate::eval::explain::render_text;
 
 /// Arguments of `explain`.

@@ -4,9 +4,11 @@
 
 mod check;
 pub mod classify;
+mod contacts;
 mod explain;
 mod fmt;
 pub mod input;
+pub mod run;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -63,6 +65,10 @@ pub enum Command {
     Classify(classify::Args),
     /// Classify with the trace: the response, the receiver, every rule tried and why.
     Explain(explain::Args),
+    /// Run the lifecycle over events; state in an embedded database.
+    Run(run::Args),
+    /// Read the lifecycle state: get, list, history, eligible.
+    Contacts(contacts::Args),
 }
 
 /// Runs a parsed command line.
@@ -72,6 +78,8 @@ pub fn run(cli: Cli) -> std::io::Result<Exit> {
         Command::Fmt(args) => fmt::run(args),
         Command::Classify(args) => classify::run(cli.policy, args),
         Command::Explain(args) => explain::run(cli.policy, args),
+        Command::Run(args) => run::run(cli.policy, args),
+        Command::Contacts(args) => contacts::run(cli.policy, args),
     }
 }
 

@@ -149,7 +149,7 @@ pub(super) fn lower(unit: &mut Unit) {
     for (_, file) in &files {
         for item in &file.items {
             match item {
-                Item::Reason(_) => {}
+                Item::Reason(_) | Item::Lifecycle(_) => {}
                 Item::Statuses(t) => {
                     for e in &t.entries {
                         if let Some(entry) = status_entry(unit, e) {
@@ -193,7 +193,7 @@ pub(super) fn lower(unit: &mut Unit) {
     unit.files = files;
 }
 
-fn location(unit: &Unit, span: Span) -> Location {
+pub(super) fn location(unit: &Unit, span: Span) -> Location {
     let (line, _) = unit.sources.line_col(span.file, span.start);
     let file = unit.sources.file(span.file).map(|f| f.name.clone()).unwrap_or_default();
     let label = format!("{file}:{line}");

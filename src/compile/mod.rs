@@ -8,13 +8,16 @@
 //! 3. `lower` — tables, rules and receivers: names resolved, outcomes
 //!    checked (no striking verdict may blame the sender), codes, statuses,
 //!    hosts and dates validated, regexes and templates compiled;
-//! 4. `lint` — shadowed rules and table entries, overlapping receivers,
+//! 4. `lifecycle` — the contact lifecycle lowered and checked (states
+//!    reachable, triggers, guards, thresholds);
+//! 5. `lint` — shadowed rules and table entries, overlapping receivers,
 //!    unused reasons (warnings);
-//! 5. `assemble` — the policy and its version, only when no stage erred.
+//! 6. `assemble` — the policy and its version, only when no stage erred.
 //!
 //! Compilation stops early once [`MAX_ERRORS`] errors are found, and
 //! diagnostics come back sorted by location. Nothing here prints.
 
+mod lifecycle;
 mod lint;
 mod lower;
 pub mod patterns;
@@ -76,6 +79,8 @@ pub(crate) struct Unit {
     pub replies: Vec<TableEntry<CodeSet>>,
     /// Spans of each rule's condition, by qualified id (for lints).
     pub rule_spans: HashMap<String, Span>,
+    /// The lowered lifecycle, when the policy has a valid one.
+    pub lifecycle: Option<crate::lifecycle::model::Lifecycle>,
 }
 
 impl Unit {
@@ -87,8 +92,13 @@ impl Unit {
 type Stage = fn(&mut Unit);
 
 /// The stages in order.
-const STAGES: &[(&str, Stage)] =
-    &[("parse", parse), ("declare reasons", lower::declare_reasons), ("lower", lower::lower), ("lint", lint::lint)];
+const STAGES: &[(&str, Stage)] = &[
+    ("parse", parse),
+    ("declare reasons", lower::declare_reasons),
+    ("lower", lower::lower),
+    ("lifecycle", lifecycle::lifecycle),
+    ("lint", lint::lint),
+];
 
 /// Compiles the files of one policy. `load` carries diagnostics from
 /// reading the files (unreadable, not UTF-8), which count as errors.
@@ -107,6 +117,7 @@ pub fn compile(sources: Sources, load: Vec<Diagnostic>) -> Compiled {
         statuses: Vec::new(),
         replies: Vec::new(),
         rule_spans: HashMap::new(),
+        lifecycle: None,
     };
     for (_name, stage) in STAGES {
         stage(&mut unit);
@@ -155,6 +166,7 @@ fn assemble(mut unit: Unit) -> Policy {
         statuses: unit.statuses,
         replies: unit.replies,
         index,
+        lifecycle: unit.lifecycle,
     }
 }
 

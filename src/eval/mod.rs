@@ -63,6 +63,46 @@ pub struct Verdict<'p> {
     pub decider: Decider,
 }
 
+/// A verdict as a JSON line (SPEC §7).
+#[derive(serde::Serialize)]
+pub struct VerdictLine<'a> {
+    id: Option<&'a str>,
+    recipient: &'a str,
+    class: &'a str,
+    reason: &'a str,
+    scope: &'a str,
+    receiver: Option<&'a str>,
+    rule: Option<&'a str>,
+    source: Option<&'a str>,
+    code: Option<u16>,
+    status: Option<Status>,
+    version: &'a str,
+}
+
+impl<'a> VerdictLine<'a> {
+    /// The line for an event and its verdict.
+    pub fn new(e: &'a Event, v: &'a Verdict) -> VerdictLine<'a> {
+        VerdictLine::of(e.id.as_deref(), &e.recipient, v)
+    }
+
+    /// The line for a verdict, given the event's id and recipient.
+    pub fn of(id: Option<&'a str>, recipient: &'a str, v: &'a Verdict) -> VerdictLine<'a> {
+        VerdictLine {
+            id,
+            recipient,
+            class: v.class.as_str(),
+            reason: v.reason,
+            scope: v.scope.as_str(),
+            receiver: v.receiver,
+            rule: v.rule,
+            source: v.source,
+            code: v.code,
+            status: v.status,
+            version: v.version,
+        }
+    }
+}
+
 /// Per-thread scratch space, so classification does not allocate lists.
 #[derive(Default)]
 struct Scratch {

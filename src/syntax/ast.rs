@@ -61,6 +61,8 @@ pub enum Item {
     Rule(RuleDecl),
     /// `receiver NAME { … }`
     Receiver(ReceiverDecl),
+    /// `lifecycle { … }`
+    Lifecycle(LifecycleDecl),
 }
 
 impl Item {
@@ -71,6 +73,7 @@ impl Item {
             Item::Statuses(t) | Item::Replies(t) => t.span,
             Item::Rule(r) => r.span,
             Item::Receiver(r) => r.span,
+            Item::Lifecycle(l) => l.span,
         }
     }
 }
@@ -269,4 +272,176 @@ pub enum Test {
     Domain(Vec<Word>),
     /// `flag class_mismatch`
     Flag(Word),
+}
+
+/// The `lifecycle` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifecycleDecl {
+    /// Its parts in source order.
+    pub items: Vec<LifecycleItem>,
+    /// The whole block.
+    pub span: Span,
+}
+
+/// One part of the lifecycle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LifecycleItem {
+    /// `states delivery: active, error`
+    States {
+        /// The dimension.
+        dimension: Word,
+        /// Its states; the first is the initial one.
+        states: Vec<Word>,
+        /// The whole declaration.
+        span: Span,
+    },
+    /// `transition NAME { … }`
+    Transition(TransitionDecl),
+    /// `strikes NAME { … }`
+    Strikes(StrikesDecl),
+    /// `reactivation { … }`
+    Reactivation(Vec<ReactivationRule>, Span),
+    /// `eligible KIND when …`
+    Eligible {
+        /// The kind of message.
+        kind: Word,
+        /// The conditions on the state.
+        tests: Vec<StateTest>,
+        /// The whole declaration.
+        span: Span,
+    },
+}
+
+impl LifecycleItem {
+    /// The span of the item.
+    pub fn span(&self) -> Span {
+        match self {
+            LifecycleItem::States { span, .. }
+            | LifecycleItem::Reactivation(_, span)
+            | LifecycleItem::Eligible { span, .. } => *span,
+            LifecycleItem::Transition(t) => t.span,
+            LifecycleItem::Strikes(s) => s.span,
+        }
+    }
+}
+
+/// `transition NAME { on TRIGGER [if GUARD and …] DIMENSION FROM -> TO … [reset strikes] }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransitionDecl {
+    /// Its name.
+    pub name: Word,
+    /// What triggers it: a verdict class, an event type, or `strikes`.
+    pub trigger: Word,
+    /// Guards, all of which must hold.
+    pub guards: Vec<GuardTest>,
+    /// The changes of state.
+    pub changes: Vec<Change>,
+    /// Whether it resets the strike history.
+    pub reset_strikes: bool,
+    /// The whole declaration.
+    pub span: Span,
+}
+
+/// `reason user_unknown, host_unknown` in a guard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardTest {
+    /// What is tested.
+    pub key: Word,
+    /// The values accepted.
+    pub values: Vec<Word>,
+    /// The whole test.
+    pub span: Span,
+}
+
+/// `delivery active -> error`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The dimension.
+    pub dimension: Word,
+    /// The states it applies from; empty for `*`.
+    pub from: Vec<Word>,
+    /// The state it goes to.
+    pub to: Word,
+    /// The whole change.
+    pub span: Span,
+}
+
+/// `consent confirmed, single` in an eligibility rule; empty states for `*`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateTest {
+    /// The dimension.
+    pub dimension: Word,
+    /// The states accepted; empty for `*`.
+    pub states: Vec<Word>,
+    /// The whole test.
+    pub span: Span,
+}
+
+/// `strikes NAME { … }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrikesDecl {
+    /// Its name.
+    pub name: Word,
+    /// Its fields in source order.
+    pub fields: Vec<StrikesField>,
+    /// The whole declaration.
+    pub span: Span,
+}
+
+/// One field of a strike rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StrikesField {
+    /// `count soft, hard`
+    Count(Vec<Word>, Span),
+    /// `consecutive 4 campaigns`
+    Campaigns(Word, Span),
+    /// `3 consecutive over 14d`
+    Over(Word, Word, Span),
+    /// `2 within 24h`
+    Within(Word, Word, Span),
+    /// `weight mailbox_full 0.5, suspend 2`
+    Weight(Vec<(Word, Word)>, Span),
+    /// `receiver gmail`
+    Receiver(Word, Span),
+    /// `reset on delivered`
+    Reset(Vec<Word>, Span),
+}
+
+impl StrikesField {
+    /// The span of the field.
+    pub fn span(&self) -> Span {
+        match self {
+            StrikesField::Count(_, s)
+            | StrikesField::Campaigns(_, s)
+            | StrikesField::Over(_, _, s)
+            | StrikesField::Within(_, _, s)
+            | StrikesField::Weight(_, s)
+            | StrikesField::Receiver(_, s)
+            | StrikesField::Reset(_, s) => *s,
+        }
+    }
+}
+
+/// `allow NAME when …` or `refuse NAME when …`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReactivationRule {
+    /// Allow (true) or refuse.
+    pub allow: bool,
+    /// Its name.
+    pub name: Word,
+    /// Its tests, all of which must hold; none: always.
+    pub tests: Vec<ReactTest>,
+    /// The whole rule.
+    pub span: Span,
+}
+
+/// A test of a reactivation rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReactTest {
+    /// `reason user_unknown, …`: the reason the contact went to error for.
+    Reason(Vec<Word>, Span),
+    /// `via strikes`: the trigger that put it in error.
+    Via(Vec<Word>, Span),
+    /// `after 30d`: time since it went to error.
+    After(Word, Span),
 }

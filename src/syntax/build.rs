@@ -76,6 +76,7 @@ pub(super) fn file(file: FileId, text: &str, policy: P) -> Res<File> {
             R::replies => items.push(Item::Replies(table(&cx, &p)?)),
             R::rule_decl => items.push(Item::Rule(rule(&cx, &p)?)),
             R::receiver_decl => items.push(Item::Receiver(receiver(&cx, &p)?)),
+            R::lifecycle_decl => items.push(Item::Lifecycle(lifecycle(&cx, &p)?)),
             R::EOI => {}
             _ => return Err(cx.bug(&p, "unexpected item")),
         }
@@ -270,6 +271,144 @@ fn test(cx: &Ctx, p: &P) -> Res<Test> {
 fn string(cx: &Ctx, p: &P) -> Res<Word> {
     let raw = kids(p).next().map(|i| i.as_str().to_string()).unwrap_or_default();
     Ok(Spanned::new(unescape(&raw), cx.span(p)))
+}
+
+fn lifecycle(cx: &Ctx, p: &P) -> Res<LifecycleDecl> {
+    let mut items = Vec::new();
+    for item in kids(p).skip(1) {
+        let inner = next(cx, &item, &mut kids(&item))?;
+        let span = cx.span(&inner);
+        items.push(match inner.as_rule() {
+            R::states_decl => {
+                let mut it = kids(&inner).skip(1);
+                let dimension = cx.word(&next(cx, &inner, &mut it)?);
+                LifecycleItem::States { dimension, states: it.map(|w| cx.word(&w)).collect(), span }
+            }
+            R::transition_decl => LifecycleItem::Transition(transition(cx, &inner)?),
+            R::strikes_decl => LifecycleItem::Strikes(strikes(cx, &inner)?),
+            R::reactivation_decl => {
+                let mut rules = Vec::new();
+                for r in kids(&inner).skip(1) {
+                    let mut it = kids(&r);
+                    let allow = next(cx, &r, &mut it)?.as_rule() == R::kw_allow;
+                    let name = cx.word(&next(cx, &r, &mut it)?);
+                    let mut tests = Vec::new();
+                    for t in it.filter(|t| t.as_rule() == R::react_test) {
+                        let test = next(cx, &t, &mut kids(&t))?;
+                        let words: Vec<Word> = kids(&test).skip(1).map(|w| cx.word(&w)).collect();
+                        let tspan = cx.span(&test);
+                        tests.push(match test.as_rule() {
+                            R::react_reason => ReactTest::Reason(words, tspan),
+                            R::react_via => ReactTest::Via(words, tspan),
+                            _ => ReactTest::After(
+                                words.into_iter().next().ok_or_else(|| cx.bug(&test, "no duration"))?,
+                                tspan,
+                            ),
+                        });
+                    }
+                    rules.push(ReactivationRule { allow, name, tests, span: cx.span(&r) });
+                }
+                LifecycleItem::Reactivation(rules, span)
+            }
+            R::eligible_decl => {
+                let mut it = kids(&inner).skip(1);
+                let kind = cx.word(&next(cx, &inner, &mut it)?);
+                let tests =
+                    it.filter(|t| t.as_rule() == R::eligible_test).map(|t| state_test(cx, &t)).collect::<Res<_>>()?;
+                LifecycleItem::Eligible { kind, tests, span }
+            }
+            _ => return Err(cx.bug(&inner, "unexpected lifecycle item")),
+        });
+    }
+    Ok(LifecycleDecl { items, span: cx.span(p) })
+}
+
+/// The states of a `state_set` pair: empty for `*`.
+fn state_set(cx: &Ctx, p: &P) -> Vec<Word> {
+    kids(p).filter(|k| k.as_rule() == R::name).map(|k| cx.word(&k)).collect()
+}
+
+fn state_test(cx: &Ctx, p: &P) -> Res<StateTest> {
+    let mut it = kids(p);
+    let dimension = cx.word(&next(cx, p, &mut it)?);
+    let states = state_set(cx, &next(cx, p, &mut it)?);
+    Ok(StateTest { dimension, states, span: cx.span(p) })
+}
+
+fn transition(cx: &Ctx, p: &P) -> Res<TransitionDecl> {
+    let mut it = kids(p).skip(1);
+    let name = cx.word(&next(cx, p, &mut it)?);
+    let trig = next(cx, p, &mut it)?;
+    let trigger = cx.word(&next(cx, &trig, &mut kids(&trig).skip(1))?);
+    let (mut guards, mut changes, mut reset_strikes) = (Vec::new(), Vec::new(), false);
+    for k in it {
+        match k.as_rule() {
+            R::guard => {
+                for g in kids(&k).filter(|g| g.as_rule() == R::guard_test) {
+                    let mut gi = kids(&g);
+                    let key = cx.word(&next(cx, &g, &mut gi)?);
+                    guards.push(GuardTest { key, values: gi.map(|v| cx.word(&v)).collect(), span: cx.span(&g) });
+                }
+            }
+            R::change => {
+                let mut ci = kids(&k);
+                let dimension = cx.word(&next(cx, &k, &mut ci)?);
+                let from = state_set(cx, &next(cx, &k, &mut ci)?);
+                let to = cx.word(&next(cx, &k, &mut ci)?);
+                changes.push(Change { dimension, from, to, span: cx.span(&k) });
+            }
+            R::action => reset_strikes = true,
+            _ => return Err(cx.bug(&k, "unexpected transition part")),
+        }
+    }
+    Ok(TransitionDecl { name, trigger, guards, changes, reset_strikes, span: cx.span(p) })
+}
+
+fn strikes(cx: &Ctx, p: &P) -> Res<StrikesDecl> {
+    let mut it = kids(p).skip(1);
+    let name = cx.word(&next(cx, p, &mut it)?);
+    let mut fields = Vec::new();
+    for f in it {
+        let inner = next(cx, &f, &mut kids(&f))?;
+        let span = cx.span(&inner);
+        let words = |skip: usize| -> Vec<Word> {
+            kids(&inner)
+                .skip(skip)
+                .filter(|w| matches!(w.as_rule(), R::name | R::number | R::duration | R::class_name))
+                .map(|w| cx.word(&w))
+                .collect()
+        };
+        let first = |v: Vec<Word>| v.into_iter().next().ok_or_else(|| cx.bug(&inner, "missing value"));
+        fields.push(match inner.as_rule() {
+            R::strikes_count => StrikesField::Count(words(1), span),
+            R::strikes_campaigns => StrikesField::Campaigns(first(words(1))?, span),
+            R::strikes_over | R::strikes_within => {
+                let v = words(0);
+                let (n, d) = (v.first().cloned(), v.get(1).cloned());
+                let (n, d) =
+                    (n.ok_or_else(|| cx.bug(&inner, "no number"))?, d.ok_or_else(|| cx.bug(&inner, "no duration"))?);
+                if inner.as_rule() == R::strikes_over {
+                    StrikesField::Over(n, d, span)
+                } else {
+                    StrikesField::Within(n, d, span)
+                }
+            }
+            R::strikes_weight => {
+                let mut pairs = Vec::new();
+                for item in kids(&inner).filter(|k| k.as_rule() == R::weight_item) {
+                    let mut wi = kids(&item);
+                    let reason = cx.word(&next(cx, &item, &mut wi)?);
+                    let weight = cx.word(&next(cx, &item, &mut wi)?);
+                    pairs.push((reason, weight));
+                }
+                StrikesField::Weight(pairs, span)
+            }
+            R::strikes_receiver => StrikesField::Receiver(first(words(1))?, span),
+            R::strikes_reset => StrikesField::Reset(words(2), span),
+            _ => return Err(cx.bug(&inner, "unexpected strikes field")),
+        });
+    }
+    Ok(StrikesDecl { name, fields, span: cx.span(p) })
 }
 
 /// Resolves `\"`, `\\`, `\n`, `\t`; any other escaped character stands for itself.

@@ -1,0 +1,145 @@
+//! `rebound run --events FILE [--db PATH]`: the lifecycle over a stream of
+//! events; transitions as JSONL on stdout, a summary on stderr.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::input::open;
+use super::{Exit, load_policy};
+use crate::lifecycle::runner::{Outcome, Runner, Summary};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Filter, Store};
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// JSONL events (`-`: stdin).
+    #[arg(long, value_name = "FILE")]
+    pub events: PathBuf,
+    /// The state database (created if missing).
+    #[arg(long, default_value = "rebound.db", value_name = "PATH")]
+    pub db: PathBuf,
+    /// Print no transitions, only the summary.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// A transition as a JSON line (SPEC §7).
+pub fn transition_json(o: &Outcome, version: &str) -> serde_json::Value {
+    let r = &o.record;
+    let mut v = json!({
+        "id": o.id,
+        "recipient": o.address,
+        "verdict": o.verdict.as_ref().map(|v| crate::eval::VerdictLine::of(Some(&o.id), &o.address, v)),
+        "from": {"delivery": r.from.0, "consent": r.from.1},
+        "to": {"delivery": r.to.0, "consent": r.to.1},
+        "strikes": r.strikes,
+        "rule": r.fired.first(),
+        "version": version,
+    });
+    if let Some(obj) = v.as_object_mut() {
+        if r.fired.len() > 1 {
+            obj.insert("transitions".into(), json!(r.fired));
+        }
+        if let Some(s) = &r.strike_rule {
+            obj.insert("strike_rule".into(), json!(s));
+        }
+        if let Some((allowed, rule)) = &r.reactivation {
+            obj.insert("reactivation".into(), json!({"allowed": allowed, "rule": rule}));
+        }
+    }
+    v
+}
+
+/// Runs `run`.
+pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
+    let Some(policy) = load_policy(policy)? else { return Ok(Exit::Invalid) };
+    let input = match open(Some(&args.events)) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.events.display());
+            return Ok(Exit::Invalid);
+        }
+    };
+    let store = match SqliteStore::open(&args.db) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot open the database {}: {e}", args.db.display());
+            return Ok(Exit::Invalid);
+        }
+    };
+    let Some(mut runner) = Runner::new(&policy, store) else {
+        eprintln!("error: the policy declares no `lifecycle`; `run` needs one (see docs/lifecycle.md)");
+        return Ok(Exit::Invalid);
+    };
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos} events ({per_sec})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar
+    });
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let version = policy.version().to_string();
+    let quiet = args.quiet;
+    let result = runner.run(
+        input,
+        |outcomes| {
+            if let Some(bar) = &progress {
+                bar.inc(outcomes.len() as u64);
+            }
+            if !quiet {
+                for o in outcomes {
+                    serde_json::to_writer(&mut out, &transition_json(o, &version))?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            out.flush()
+        },
+        |line, why| {
+            if let Some(bar) = &progress {
+                bar.suspend(|| eprintln!("line {line}: {why}"));
+            } else {
+                eprintln!("line {line}: {why}");
+            }
+            Ok(())
+        },
+    );
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Exit::Internal);
+        }
+    };
+    let mut store = runner.into_store();
+    let in_error =
+        store.list(&Filter { delivery: Some("error".into()), ..Filter::default() }).map(|v| v.len()).unwrap_or(0);
+    print_summary(&summary, in_error)?;
+    Ok(if summary.bad > 0 { Exit::Invalid } else { Exit::Ok })
+}
+
+fn print_summary(s: &Summary, in_error: usize) -> std::io::Result<()> {
+    let mut err = std::io::stderr().lock();
+    let list = |m: &std::collections::BTreeMap<String, usize>| {
+        if m.is_empty() {
+            "none".to_string()
+        } else {
+            m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+        }
+    };
+    writeln!(
+        err,
+        "events: {} read, {} processed, {} already processed, {} bad lines",
+        s.events, s.processed, s.duplicates, s.bad
+    )?;
+    writeln!(err, "verdicts: {}", list(&s.verdicts))?;
+    writeln!(err, "transitions: {}", list(&s.transitions))?;
+    writeln!(err, "contacts in error: {in_error}")
+}
