@@ -220,6 +220,10 @@ pub mod codes {
     pub const IMPOSSIBLE_CODE: &str = "rebound::check::impossible_code";
     /// An enhanced status code that cannot exist.
     pub const IMPOSSIBLE_STATUS: &str = "rebound::check::impossible_status";
+    /// An example names a rule that does not exist.
+    pub const UNKNOWN_RULE: &str = "rebound::check::unknown_rule";
+    /// An example names a receiver that does not exist.
+    pub const UNKNOWN_RECEIVER: &str = "rebound::check::unknown_receiver";
     /// A host or domain pattern that is malformed.
     pub const INVALID_HOST: &str = "rebound::check::invalid_host";
     /// A date that does not exist.

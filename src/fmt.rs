@@ -154,10 +154,12 @@ impl Printer<'_> {
             Item::Replies(t) => self.table("replies", t),
             Item::Rule(r) => self.rule(r, 0),
             Item::Lifecycle(l) => self.lifecycle(l),
+            Item::Example(e) => self.example(e, 0),
+            Item::Scenario(sc) => self.scenario(sc),
             Item::Receiver(r) => self.block(r.span, 0, format!("receiver {}", r.name.node), |p| {
                 let mut prev_rule = false;
                 for (i, f) in r.fields.iter().enumerate() {
-                    let is_rule = matches!(f, ReceiverField::Rule(_));
+                    let is_rule = matches!(f, ReceiverField::Rule(_) | ReceiverField::Example(_));
                     if i > 0 && (is_rule || prev_rule) {
                         p.blank();
                     }
@@ -167,6 +169,7 @@ impl Printer<'_> {
                         ReceiverField::Domains(ws, s) => p.simple(*s, 1, format!("domains {}", hosts(ws))),
                         ReceiverField::Mx(ws, s) => p.simple(*s, 1, format!("mx {}", hosts(ws))),
                         ReceiverField::Rule(rd) => p.rule(rd, 1),
+                        ReceiverField::Example(e) => p.example(e, 1),
                     }
                 }
             }),
@@ -282,6 +285,59 @@ impl Printer<'_> {
         });
     }
 
+    fn example(&mut self, e: &ExampleDecl, depth: usize) {
+        self.block(e.span, depth, format!("example {}", e.name.node), |p| {
+            for f in &e.fields {
+                let text = match f {
+                    ExampleField::Answer(w) => format!("answer {}", quote(&w.node)),
+                    ExampleField::Recipient(w) => format!("recipient {}", quote(&w.node)),
+                    ExampleField::Mx(w) => format!("mx {}", hosts(std::slice::from_ref(w))),
+                    ExampleField::Phase(w) => format!("phase {}", w.node),
+                    ExampleField::Code(w) => format!("code {}", w.node),
+                    ExampleField::Status(w) => format!("status {}", w.node),
+                    ExampleField::Expect(x) => {
+                        let mut s = format!("expect {} {}", x.class.node, x.reason.node);
+                        if let Some(v) = &x.scope {
+                            s.push_str(&format!(" scope {}", v.node));
+                        }
+                        if let Some(v) = &x.receiver {
+                            s.push_str(&format!(" receiver {}", v.node));
+                        }
+                        if let Some(v) = &x.rule {
+                            s.push_str(&format!(" rule {}", v.node));
+                        }
+                        s
+                    }
+                };
+                p.simple(f.span(), depth + 1, text);
+            }
+        });
+    }
+
+    fn scenario(&mut self, sc: &ScenarioDecl) {
+        self.block(sc.span, 0, format!("scenario {}", sc.name.node), |p| {
+            if let Some(r) = &sc.recipient {
+                p.simple(r.span, 1, format!("recipient {}", quote(&r.node)));
+            }
+            for e in &sc.events {
+                let mut s = format!("event {}", e.kind.node);
+                for (k, v) in &e.options {
+                    let value = match k.as_str() {
+                        "optin" | "feedback" => v.node.clone(),
+                        "mx" => hosts(std::slice::from_ref(v)),
+                        _ => quote(&v.node),
+                    };
+                    s.push_str(&format!(" {k} {value}"));
+                }
+                p.simple(e.span, 1, s);
+            }
+            if !sc.expect.is_empty() {
+                let parts: Vec<String> = sc.expect.iter().map(|(k, v)| format!("{} {}", k.node, v.node)).collect();
+                p.line(1, format!("expect {}", parts.join(" ")));
+            }
+        });
+    }
+
     fn rule(&mut self, r: &RuleDecl, depth: usize) {
         self.block(r.span, depth, format!("rule {}", r.id.node), |p| {
             let d = depth + 1;
@@ -299,6 +355,9 @@ impl Printer<'_> {
                     Provenance::Note(w) => format!("note {}", quote(&w.node)),
                 };
                 p.simple(pv.span(), d, s);
+            }
+            for ex in &r.examples {
+                p.simple(ex.span, d, format!("example {}", quote(&ex.node)));
             }
         });
     }

@@ -31,6 +31,7 @@
 pub mod cli;
 pub mod compile;
 pub mod diag;
+pub mod diff;
 pub mod fmt;
 pub mod lifecycle;
 pub mod load;
@@ -38,6 +39,7 @@ pub mod model;
 pub mod policy;
 pub mod store;
 pub mod syntax;
+pub mod testing;
 
 pub use compile::{Compiled, compile, compile_str};
 pub use diag::{Diagnostic, Severity, Sources};

@@ -26,6 +26,8 @@ pub struct Policy {
     pub(crate) replies: Vec<TableEntry<CodeSet>>,
     pub(crate) index: crate::eval::index::Index,
     pub(crate) lifecycle: Option<crate::lifecycle::model::Lifecycle>,
+    pub(crate) examples: Vec<crate::testing::Example>,
+    pub(crate) scenarios: Vec<crate::testing::Scenario>,
 }
 
 impl Policy {
@@ -72,6 +74,16 @@ impl Policy {
     /// The policy's lifecycle, when it declares one.
     pub fn lifecycle(&self) -> Option<&crate::lifecycle::model::Lifecycle> {
         self.lifecycle.as_ref()
+    }
+
+    /// The policy's examples (from rules and `example` blocks).
+    pub fn examples(&self) -> &[crate::testing::Example] {
+        &self.examples
+    }
+
+    /// The policy's lifecycle examples.
+    pub fn scenarios(&self) -> &[crate::testing::Scenario] {
+        &self.scenarios
     }
 
     /// The reply-code table in policy order.

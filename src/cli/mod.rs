@@ -5,10 +5,12 @@
 mod check;
 pub mod classify;
 mod contacts;
+mod diff;
 mod explain;
 mod fmt;
 pub mod input;
 pub mod run;
+mod test;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -69,6 +71,10 @@ pub enum Command {
     Run(run::Args),
     /// Read the lifecycle state: get, list, history, eligible.
     Contacts(contacts::Args),
+    /// Run the policy's examples and scenarios, and corpus cases; report coverage.
+    Test(test::Args),
+    /// What a policy change would change, on real events.
+    Diff(diff::Args),
 }
 
 /// Runs a parsed command line.
@@ -80,6 +86,8 @@ pub fn run(cli: Cli) -> std::io::Result<Exit> {
         Command::Explain(args) => explain::run(cli.policy, args),
         Command::Run(args) => run::run(cli.policy, args),
         Command::Contacts(args) => contacts::run(cli.policy, args),
+        Command::Test(args) => test::run_cmd(cli.policy, args),
+        Command::Diff(args) => diff::run(args),
     }
 }
 

@@ -149,7 +149,7 @@ pub(super) fn lower(unit: &mut Unit) {
     for (_, file) in &files {
         for item in &file.items {
             match item {
-                Item::Reason(_) | Item::Lifecycle(_) => {}
+                Item::Reason(_) | Item::Lifecycle(_) | Item::Example(_) | Item::Scenario(_) => {}
                 Item::Statuses(t) => {
                     for e in &t.entries {
                         if let Some(entry) = status_entry(unit, e) {
@@ -333,6 +333,7 @@ fn receiver(unit: &mut Unit, r: &ast::ReceiverDecl, ids: &mut HashMap<String, Sp
                 Some(rule) => rec.rules.push(rule),
                 None => ok = false,
             },
+            ReceiverField::Example(_) => {}
         }
     }
     if ok && rec.domains.is_empty() && rec.mx.is_empty() {

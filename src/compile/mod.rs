@@ -10,13 +10,15 @@
 //!    hosts and dates validated, regexes and templates compiled;
 //! 4. `lifecycle` — the contact lifecycle lowered and checked (states
 //!    reachable, triggers, guards, thresholds);
-//! 5. `lint` — shadowed rules and table entries, overlapping receivers,
+//! 5. `examples` — examples and scenarios checked and lowered for `rebound test`;
+//! 6. `lint` — shadowed rules and table entries, overlapping receivers,
 //!    unused reasons (warnings);
-//! 6. `assemble` — the policy and its version, only when no stage erred.
+//! 7. `assemble` — the policy and its version, only when no stage erred.
 //!
 //! Compilation stops early once [`MAX_ERRORS`] errors are found, and
 //! diagnostics come back sorted by location. Nothing here prints.
 
+mod examples;
 mod lifecycle;
 mod lint;
 mod lower;
@@ -81,6 +83,10 @@ pub(crate) struct Unit {
     pub rule_spans: HashMap<String, Span>,
     /// The lowered lifecycle, when the policy has a valid one.
     pub lifecycle: Option<crate::lifecycle::model::Lifecycle>,
+    /// The examples and scenarios.
+    pub examples: Vec<crate::testing::Example>,
+    /// The lifecycle examples.
+    pub scenarios: Vec<crate::testing::Scenario>,
 }
 
 impl Unit {
@@ -97,6 +103,7 @@ const STAGES: &[(&str, Stage)] = &[
     ("declare reasons", lower::declare_reasons),
     ("lower", lower::lower),
     ("lifecycle", lifecycle::lifecycle),
+    ("examples", examples::examples),
     ("lint", lint::lint),
 ];
 
@@ -118,6 +125,8 @@ pub fn compile(sources: Sources, load: Vec<Diagnostic>) -> Compiled {
         replies: Vec::new(),
         rule_spans: HashMap::new(),
         lifecycle: None,
+        examples: Vec::new(),
+        scenarios: Vec::new(),
     };
     for (_name, stage) in STAGES {
         stage(&mut unit);
@@ -167,6 +176,8 @@ fn assemble(mut unit: Unit) -> Policy {
         replies: unit.replies,
         index,
         lifecycle: unit.lifecycle,
+        examples: unit.examples,
+        scenarios: unit.scenarios,
     }
 }
 

@@ -63,6 +63,10 @@ pub enum Item {
     Receiver(ReceiverDecl),
     /// `lifecycle { … }`
     Lifecycle(LifecycleDecl),
+    /// `example NAME { … }`
+    Example(ExampleDecl),
+    /// `scenario NAME { … }`
+    Scenario(ScenarioDecl),
 }
 
 impl Item {
@@ -74,6 +78,8 @@ impl Item {
             Item::Rule(r) => r.span,
             Item::Receiver(r) => r.span,
             Item::Lifecycle(l) => l.span,
+            Item::Example(e) => e.span,
+            Item::Scenario(s) => s.span,
         }
     }
 }
@@ -150,6 +156,8 @@ pub struct RuleDecl {
     pub then: Outcome,
     /// `source`, `observed` and `note` clauses in source order.
     pub provenance: Vec<Provenance>,
+    /// `example "…"` answers this rule must decide.
+    pub examples: Vec<Word>,
     /// The whole rule.
     pub span: Span,
     /// The span of the `when` clause (keyword included).
@@ -214,6 +222,8 @@ pub enum ReceiverField {
     Mx(Vec<Word>, Span),
     /// A rule of this receiver.
     Rule(RuleDecl),
+    /// An example for this receiver.
+    Example(ExampleDecl),
 }
 
 impl ReceiverField {
@@ -223,6 +233,7 @@ impl ReceiverField {
             ReceiverField::Title(w) => w.span,
             ReceiverField::Domains(_, s) | ReceiverField::Mx(_, s) => *s,
             ReceiverField::Rule(r) => r.span,
+            ReceiverField::Example(e) => e.span,
         }
     }
 }
@@ -444,4 +455,93 @@ pub enum ReactTest {
     Via(Vec<Word>, Span),
     /// `after 30d`: time since it went to error.
     After(Word, Span),
+}
+
+/// `example NAME { answer "…" recipient "…" expect … }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExampleDecl {
+    /// Its name.
+    pub name: Word,
+    /// Its fields in source order.
+    pub fields: Vec<ExampleField>,
+    /// The whole example.
+    pub span: Span,
+}
+
+/// One field of an example.
+#[derive(Debug, Clone, PartialEq)]
+#[expect(clippy::large_enum_variant, reason = "a few fields per example; boxing would only add noise")]
+pub enum ExampleField {
+    /// `answer "550 5.1.1 …"`
+    Answer(Word),
+    /// `recipient "a@b.c"`
+    Recipient(Word),
+    /// `mx host`
+    Mx(Word),
+    /// `phase rcpt`
+    Phase(Word),
+    /// `code 550`
+    Code(Word),
+    /// `status 5.1.1`
+    Status(Word),
+    /// `expect CLASS REASON [scope S] [receiver R|none] [rule ID]`
+    Expect(Expectation),
+}
+
+impl ExampleField {
+    /// The span of the field's value.
+    pub fn span(&self) -> Span {
+        match self {
+            ExampleField::Answer(w)
+            | ExampleField::Recipient(w)
+            | ExampleField::Mx(w)
+            | ExampleField::Phase(w)
+            | ExampleField::Code(w)
+            | ExampleField::Status(w) => w.span,
+            ExampleField::Expect(e) => e.span,
+        }
+    }
+}
+
+/// The verdict an example expects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expectation {
+    /// The class.
+    pub class: Word,
+    /// The reason.
+    pub reason: Word,
+    /// The scope, when given.
+    pub scope: Option<Word>,
+    /// The receiver (`none` for no receiver), when given.
+    pub receiver: Option<Word>,
+    /// The rule id, when given.
+    pub rule: Option<Word>,
+    /// The whole expectation.
+    pub span: Span,
+}
+
+/// `scenario NAME { recipient "…" event … expect … }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioDecl {
+    /// Its name.
+    pub name: Word,
+    /// The recipient, when given.
+    pub recipient: Option<Word>,
+    /// The events in order.
+    pub events: Vec<ScenarioEvent>,
+    /// The expected final state: (dimension or `strikes`, value).
+    pub expect: Vec<(Word, Word)>,
+    /// The whole scenario.
+    pub span: Span,
+}
+
+/// `event TYPE [campaign "…"] [at "…"] [answer "…"] [optin …] [feedback …] [mx …]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioEvent {
+    /// The event type.
+    pub kind: Word,
+    /// Its options: (keyword, value).
+    pub options: Vec<(String, Word)>,
+    /// The whole event.
+    pub span: Span,
 }

@@ -77,6 +77,8 @@ pub(super) fn file(file: FileId, text: &str, policy: P) -> Res<File> {
             R::rule_decl => items.push(Item::Rule(rule(&cx, &p)?)),
             R::receiver_decl => items.push(Item::Receiver(receiver(&cx, &p)?)),
             R::lifecycle_decl => items.push(Item::Lifecycle(lifecycle(&cx, &p)?)),
+            R::example_decl => items.push(Item::Example(example(&cx, &p)?)),
+            R::scenario_decl => items.push(Item::Scenario(scenario(&cx, &p)?)),
             R::EOI => {}
             _ => return Err(cx.bug(&p, "unexpected item")),
         }
@@ -127,9 +129,14 @@ fn rule(cx: &Ctx, p: &P) -> Res<RuleDecl> {
     let then_p = next(cx, p, &mut it)?;
     let then = outcome(cx, &next(cx, &then_p, &mut kids(&then_p).skip(1))?)?;
     let mut provenance = Vec::new();
+    let mut examples = Vec::new();
     for extra in it {
         let clause = next(cx, &extra, &mut kids(&extra))?;
         let value = next(cx, &clause, &mut kids(&clause).skip(1))?;
+        if clause.as_rule() == R::example_short {
+            examples.push(string(cx, &value)?);
+            continue;
+        }
         provenance.push(match clause.as_rule() {
             R::source_clause => Provenance::Source(string(cx, &value)?),
             R::observed_clause => Provenance::Observed(cx.word(&value)),
@@ -142,6 +149,7 @@ fn rule(cx: &Ctx, p: &P) -> Res<RuleDecl> {
         when,
         then,
         provenance,
+        examples,
         span: cx.span(p),
         when_span: cx.span(&when_p),
         then_span: cx.span(&then_p),
@@ -176,6 +184,7 @@ fn receiver(cx: &Ctx, p: &P) -> Res<ReceiverDecl> {
             R::receiver_domains => ReceiverField::Domains(hosts(cx, &inner)?, cx.span(&inner)),
             R::receiver_mx => ReceiverField::Mx(hosts(cx, &inner)?, cx.span(&inner)),
             R::rule_decl => ReceiverField::Rule(rule(cx, &inner)?),
+            R::example_decl => ReceiverField::Example(example(cx, &inner)?),
             _ => return Err(cx.bug(&inner, "unexpected receiver field")),
         });
     }
@@ -271,6 +280,100 @@ fn test(cx: &Ctx, p: &P) -> Res<Test> {
 fn string(cx: &Ctx, p: &P) -> Res<Word> {
     let raw = kids(p).next().map(|i| i.as_str().to_string()).unwrap_or_default();
     Ok(Spanned::new(unescape(&raw), cx.span(p)))
+}
+
+fn example(cx: &Ctx, p: &P) -> Res<ExampleDecl> {
+    let mut it = kids(p).skip(1);
+    let name = cx.word(&next(cx, p, &mut it)?);
+    let mut fields = Vec::new();
+    for f in it {
+        let inner = next(cx, &f, &mut kids(&f))?;
+        let mut parts = kids(&inner).skip(1);
+        if inner.as_rule() == R::ex_expect {
+            let mut class = None;
+            let mut reason = None;
+            let mut scope = None;
+            let mut receiver = None;
+            let mut rule = None;
+            for k in kids(&inner).skip(1) {
+                match k.as_rule() {
+                    R::class_name => class = Some(cx.word(&k)),
+                    R::reason_ref => reason = Some(cx.word(&k)),
+                    R::scope_ref => scope = Some(cx.word(&k)),
+                    R::receiver_ref => receiver = Some(cx.word(&k)),
+                    R::rule_ref => rule = Some(cx.word(&k)),
+                    _ => {}
+                }
+            }
+            let (Some(class), Some(reason)) = (class, reason) else {
+                return Err(cx.bug(&inner, "expect without class or reason"));
+            };
+            fields.push(ExampleField::Expect(Expectation {
+                class,
+                reason,
+                scope,
+                receiver,
+                rule,
+                span: cx.span(&inner),
+            }));
+            continue;
+        }
+        let value = next(cx, &inner, &mut parts)?;
+        fields.push(match inner.as_rule() {
+            R::ex_answer => ExampleField::Answer(string(cx, &value)?),
+            R::ex_recipient => ExampleField::Recipient(string(cx, &value)?),
+            R::ex_mx => {
+                let w = cx.word(&value);
+                ExampleField::Mx(Spanned::new(w.node.trim_matches('"').to_string(), w.span))
+            }
+            R::ex_phase => ExampleField::Phase(cx.word(&value)),
+            R::ex_code => ExampleField::Code(cx.word(&value)),
+            R::ex_status => ExampleField::Status(cx.word(&value)),
+            _ => return Err(cx.bug(&inner, "unexpected example field")),
+        });
+    }
+    Ok(ExampleDecl { name, fields, span: cx.span(p) })
+}
+
+fn scenario(cx: &Ctx, p: &P) -> Res<ScenarioDecl> {
+    let mut it = kids(p).skip(1);
+    let name = cx.word(&next(cx, p, &mut it)?);
+    let (mut recipient, mut events, mut expect) = (None, Vec::new(), Vec::new());
+    for f in it {
+        let inner = next(cx, &f, &mut kids(&f))?;
+        match inner.as_rule() {
+            R::ex_recipient => recipient = Some(string(cx, &next(cx, &inner, &mut kids(&inner).skip(1))?)?),
+            R::scenario_event => {
+                let mut ei = kids(&inner).skip(1);
+                let kind = cx.word(&next(cx, &inner, &mut ei)?);
+                let mut options = Vec::new();
+                for opt in ei {
+                    let o = next(cx, &opt, &mut kids(&opt))?;
+                    let mut oi = kids(&o);
+                    let key = next(cx, &o, &mut oi)?.as_str().to_string();
+                    let v = next(cx, &o, &mut oi)?;
+                    let value = if v.as_rule() == R::string {
+                        string(cx, &v)?
+                    } else {
+                        let w = cx.word(&v);
+                        Spanned::new(w.node.trim_matches('"').to_string(), w.span)
+                    };
+                    options.push((key, value));
+                }
+                events.push(ScenarioEvent { kind, options, span: cx.span(&inner) });
+            }
+            R::scenario_expect => {
+                for se in kids(&inner).filter(|k| k.as_rule() == R::state_expect) {
+                    let mut si = kids(&se);
+                    let key = cx.word(&next(cx, &se, &mut si)?);
+                    let value = cx.word(&next(cx, &se, &mut si)?);
+                    expect.push((key, value));
+                }
+            }
+            _ => return Err(cx.bug(&inner, "unexpected scenario field")),
+        }
+    }
+    Ok(ScenarioDecl { name, recipient, events, expect, span: cx.span(p) })
 }
 
 fn lifecycle(cx: &Ctx, p: &P) -> Res<LifecycleDecl> {

@@ -1,0 +1,159 @@
+//! `rebound test [PATH…]`: the policy's examples and scenarios, corpus cases,
+//! rule coverage; text, JSON or JUnit.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+
+use super::{Exit, compile_policy};
+use crate::testing::{Report, read_cases, run};
+
+/// How `test` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// For people.
+    Text,
+    /// One JSON object.
+    Json,
+    /// JUnit XML, for CI systems.
+    Junit,
+}
+
+/// Arguments of `test`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files or directories that together make the policy (default: `--policy`, else the shipped policy).
+    pub paths: Vec<PathBuf>,
+    /// Corpus files to check too (JSONL: recipient, mx, code, status, text, expect {class, reason, scope}).
+    #[arg(long = "cases", value_name = "FILE.jsonl")]
+    pub cases: Vec<PathBuf>,
+    /// `text`, `json` or `junit`.
+    #[arg(long, value_enum, default_value_t = TestFormat::Text)]
+    pub format: TestFormat,
+    /// Report which rules were hit by at least one example or case, and list the others.
+    #[arg(long)]
+    pub coverage: bool,
+    /// Fail when fewer than this percentage of rules are hit.
+    #[arg(long, value_name = "PCT")]
+    pub min_coverage: Option<f64>,
+}
+
+/// Runs `test`.
+pub fn run_cmd(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
+    let compiled = compile_policy(&args.paths, policy);
+    let mut err = std::io::stderr().lock();
+    let Some(policy) = compiled.policy else {
+        for d in &compiled.diagnostics {
+            write!(err, "{}", compiled.sources.render(d))?;
+        }
+        writeln!(err, "error: the policy has errors; no test was run")?;
+        return Ok(Exit::Invalid);
+    };
+    let mut cases = Vec::new();
+    let mut bad_cases = 0;
+    for path in &args.cases {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                writeln!(err, "error: cannot read {}: {e}", path.display())?;
+                return Ok(Exit::Invalid);
+            }
+        };
+        let (c, errors) = read_cases(&path.display().to_string(), &text);
+        for e in &errors {
+            writeln!(err, "{e}")?;
+        }
+        bad_cases += errors.len();
+        cases.extend(c);
+    }
+    let report = run(&policy, &cases);
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        TestFormat::Text => write!(out, "{}", text(&report, args.coverage || args.min_coverage.is_some()))?,
+        TestFormat::Json => writeln!(out, "{}", serde_json::to_string(&report).unwrap_or_default())?,
+        TestFormat::Junit => write!(out, "{}", junit(&report))?,
+    }
+    let below = args.min_coverage.is_some_and(|min| report.coverage.percent + 1e-9 < min);
+    if below {
+        writeln!(
+            err,
+            "coverage {:.1}% is below the minimum {:.1}%",
+            report.coverage.percent,
+            args.min_coverage.unwrap_or(0.0)
+        )?;
+    }
+    Ok(if report.failed > 0 || below || bad_cases > 0 { Exit::Invalid } else { Exit::Ok })
+}
+
+/// The report for people: failures with expected, actual and the trace, then the totals.
+pub fn text(r: &Report, coverage: bool) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    for o in r.outcomes.iter().filter(|o| !o.passed) {
+        let _ = writeln!(s, "FAIL {} {} ({})", o.kind, o.name, o.source);
+        let _ = writeln!(s, "  expected: {}", o.expected);
+        let _ = writeln!(s, "  actual:   {}", o.actual);
+        if let Some(t) = &o.trace {
+            let _ = writeln!(s, "  trace:");
+            for line in t.lines() {
+                let _ = writeln!(s, "    {line}");
+            }
+        }
+        let _ = writeln!(s);
+    }
+    let count = |k: &str| r.outcomes.iter().filter(|o| o.kind == k).count();
+    let _ = writeln!(
+        s,
+        "test result: {}. {} passed; {} failed ({} examples, {} scenarios, {} cases)",
+        if r.failed == 0 { "ok" } else { "FAILED" },
+        r.passed,
+        r.failed,
+        count("example"),
+        count("scenario"),
+        count("case")
+    );
+    if coverage {
+        let c = &r.coverage;
+        let _ = writeln!(s, "coverage: {} of {} rules hit by an example or case ({:.1}%)", c.hit, c.rules, c.percent);
+        if !c.never_hit.is_empty() {
+            let _ = writeln!(s, "never hit:");
+            for (id, at) in &c.never_hit {
+                let _ = writeln!(s, "  {id} ({at})");
+            }
+        }
+    }
+    s
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The report as JUnit XML.
+pub fn junit(r: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(s, "<testsuites name=\"rebound\" tests=\"{}\" failures=\"{}\">", r.outcomes.len(), r.failed);
+    let _ =
+        writeln!(s, "  <testsuite name=\"rebound policy\" tests=\"{}\" failures=\"{}\">", r.outcomes.len(), r.failed);
+    for o in &r.outcomes {
+        let _ =
+            write!(s, "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\"", o.kind, xml(&o.name), xml(&o.source));
+        if o.passed {
+            let _ = writeln!(s, "/>");
+        } else {
+            let _ = writeln!(s, ">");
+            let msg = format!("expected {}; got {}", o.expected, o.actual);
+            let _ = writeln!(
+                s,
+                "      <failure message=\"{}\">{}</failure>",
+                xml(&msg),
+                xml(o.trace.as_deref().unwrap_or(""))
+            );
+            let _ = writeln!(s, "    </testcase>");
+        }
+    }
+    let _ = writeln!(s, "  </testsuite>\n</testsuites>");
+    s
+}
