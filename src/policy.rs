@@ -159,6 +159,8 @@ pub struct CompiledRule {
     pub receiver: Option<String>,
     /// The condition.
     pub cond: Cond,
+    /// The condition as written (whitespace collapsed), for people.
+    pub when_text: String,
     /// The outcome.
     pub outcome: Outcome,
     /// Where it is.

@@ -151,13 +151,21 @@ fn n_consecutive_spanning_a_duration() {
 #[test]
 fn weights_per_reason() {
     let p = policy_with(&format!(
-        "lifecycle {{ {BASE} strikes weighted {{ count soft  consecutive 2 campaigns  weight mailbox_full 0.5, suspend 2 }} }}"
+        "lifecycle {{ {BASE} strikes weighted {{ count soft  consecutive 2 campaigns  weight mailbox_full 0.5, filtered 2 }} }}"
     ));
     let full = |id: &str| bounce(id, id, "2026-10-01T00:00:00Z", 552, "5.2.2", "mailbox full", "mx.example.org");
     assert_eq!(final_delivery(&p, &[full("a"), full("b"), full("c")]), "active", "1.5 < 2");
     assert_eq!(final_delivery(&p, &[full("a"), full("b"), full("c"), full("d")]), "error");
-    let disabled = bounce("s", "s", "2026-10-01T00:00:00Z", 550, "5.2.1", "account is disabled", "mx.example.org");
-    assert_eq!(final_delivery(&p, &[disabled]), "error", "a suspend weighs 2");
+    let filtered = bounce(
+        "f",
+        "f",
+        "2026-10-01T00:00:00Z",
+        550,
+        "5.7.1",
+        "Refused due to recipient preferences",
+        "mx.example.org",
+    );
+    assert_eq!(final_delivery(&p, &[filtered]), "error", "a filtered weighs 2");
 }
 
 #[test]

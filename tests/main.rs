@@ -10,7 +10,10 @@ mod lifecycle;
 mod limits;
 mod never_panic;
 mod normalize;
+mod receivers;
+mod reload;
 mod run_cli;
+mod serve;
 mod shipped;
 
 /// The project root.

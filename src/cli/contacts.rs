@@ -60,15 +60,6 @@ pub enum Cmd {
     },
 }
 
-/// A contact as JSON (SPEC §7, with where its delivery state came from).
-pub fn contact_json(c: &Contact) -> serde_json::Value {
-    json!({
-        "address": c.address, "delivery": c.delivery, "consent": c.consent, "strikes": c.strikes,
-        "last_reason": c.last_reason, "updated": c.updated,
-        "since": c.since, "via": c.via, "error_reason": c.error_reason,
-    })
-}
-
 fn contact_text(c: &Contact) -> String {
     let mut s = format!("{}: delivery {}, consent {}, strikes {}", c.address, c.delivery, c.consent, c.strikes);
     if let Some(r) = &c.last_reason {
@@ -114,7 +105,7 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
             let a = address.trim().to_lowercase();
             match store.contact(&a) {
                 Ok(Some(c)) => match args.format {
-                    Format::Json => writeln!(out, "{}", contact_json(&c))?,
+                    Format::Json => writeln!(out, "{}", c.to_json())?,
                     Format::Text => writeln!(out, "{}", contact_text(&c))?,
                 },
                 Ok(None) => {
@@ -131,7 +122,7 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
             };
             for c in &contacts {
                 match args.format {
-                    Format::Json => writeln!(out, "{}", contact_json(c))?,
+                    Format::Json => writeln!(out, "{}", c.to_json())?,
                     Format::Text => writeln!(out, "{}", contact_text(c))?,
                 }
             }

@@ -9,7 +9,9 @@ mod diff;
 mod explain;
 mod fmt;
 pub mod input;
+mod receivers;
 pub mod run;
+mod serve;
 mod test;
 
 use std::io::Write;
@@ -75,6 +77,10 @@ pub enum Command {
     Test(test::Args),
     /// What a policy change would change, on real events.
     Diff(diff::Args),
+    /// The policy's receivers and their rules (markdown or JSON).
+    Receivers(receivers::Args),
+    /// The HTTP service: classify, events, contacts, policy, metrics; live reload.
+    Serve(serve::Args),
 }
 
 /// Runs a parsed command line.
@@ -88,6 +94,8 @@ pub fn run(cli: Cli) -> std::io::Result<Exit> {
         Command::Contacts(args) => contacts::run(cli.policy, args),
         Command::Test(args) => test::run_cmd(cli.policy, args),
         Command::Diff(args) => diff::run(args),
+        Command::Receivers(args) => receivers::run(cli.policy, args),
+        Command::Serve(args) => serve::run(cli.policy, args),
     }
 }
 

@@ -4,11 +4,9 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use serde_json::json;
-
 use super::input::open;
 use super::{Exit, load_policy};
-use crate::lifecycle::runner::{Outcome, Runner, Summary};
+use crate::lifecycle::runner::{Runner, Summary};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Filter, Store};
 
@@ -24,33 +22,6 @@ pub struct Args {
     /// Print no transitions, only the summary.
     #[arg(long)]
     pub quiet: bool,
-}
-
-/// A transition as a JSON line (SPEC §7).
-pub fn transition_json(o: &Outcome, version: &str) -> serde_json::Value {
-    let r = &o.record;
-    let mut v = json!({
-        "id": o.id,
-        "recipient": o.address,
-        "verdict": o.verdict.as_ref().map(|v| crate::eval::VerdictLine::of(Some(&o.id), &o.address, v)),
-        "from": {"delivery": r.from.0, "consent": r.from.1},
-        "to": {"delivery": r.to.0, "consent": r.to.1},
-        "strikes": r.strikes,
-        "rule": r.fired.first(),
-        "version": version,
-    });
-    if let Some(obj) = v.as_object_mut() {
-        if r.fired.len() > 1 {
-            obj.insert("transitions".into(), json!(r.fired));
-        }
-        if let Some(s) = &r.strike_rule {
-            obj.insert("strike_rule".into(), json!(s));
-        }
-        if let Some((allowed, rule)) = &r.reactivation {
-            obj.insert("reactivation".into(), json!({"allowed": allowed, "rule": rule}));
-        }
-    }
-    v
 }
 
 /// Runs `run`.
@@ -93,7 +64,7 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
             }
             if !quiet {
                 for o in outcomes {
-                    serde_json::to_writer(&mut out, &transition_json(o, &version))?;
+                    serde_json::to_writer(&mut out, &o.to_json(&version))?;
                     out.write_all(b"\n")?;
                 }
             }

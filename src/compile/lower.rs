@@ -373,10 +373,17 @@ fn rule(
     let outcome = outcome(unit, &r.then);
     let provenance = provenance(unit, &r.provenance);
     unit.rule_spans.insert(id.clone(), r.when_span);
+    let when_text = unit
+        .sources
+        .file(r.when_span.file)
+        .and_then(|f| f.text.get(r.when_span.range()))
+        .map(|t| t.trim_start_matches("when").split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
     Some(CompiledRule {
         id,
         receiver: receiver.map(str::to_string),
         cond: cond?,
+        when_text,
         outcome: outcome?,
         location: location(unit, r.span),
         provenance,

@@ -75,6 +75,15 @@ impl Contact {
         }
     }
 
+    /// The contact as JSON (SPEC §7, with where its delivery state came from).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "address": self.address, "delivery": self.delivery, "consent": self.consent, "strikes": self.strikes,
+            "last_reason": self.last_reason, "updated": self.updated,
+            "since": self.since, "via": self.via, "error_reason": self.error_reason,
+        })
+    }
+
     fn state(&self, dim: Dim) -> &str {
         match dim {
             Dim::Delivery => &self.delivery,

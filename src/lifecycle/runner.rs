@@ -39,6 +39,35 @@ pub struct Outcome<'p> {
     pub record: Record,
 }
 
+impl Outcome<'_> {
+    /// The transition as a JSON line (SPEC §7).
+    pub fn to_json(&self, version: &str) -> serde_json::Value {
+        let r = &self.record;
+        let mut v = serde_json::json!({
+            "id": self.id,
+            "recipient": self.address,
+            "verdict": self.verdict.as_ref().map(|v| crate::eval::VerdictLine::of(Some(&self.id), &self.address, v)),
+            "from": {"delivery": r.from.0, "consent": r.from.1},
+            "to": {"delivery": r.to.0, "consent": r.to.1},
+            "strikes": r.strikes,
+            "rule": r.fired.first(),
+            "version": version,
+        });
+        if let Some(obj) = v.as_object_mut() {
+            if r.fired.len() > 1 {
+                obj.insert("transitions".into(), serde_json::json!(r.fired));
+            }
+            if let Some(s) = &r.strike_rule {
+                obj.insert("strike_rule".into(), serde_json::json!(s));
+            }
+            if let Some((allowed, rule)) = &r.reactivation {
+                obj.insert("reactivation".into(), serde_json::json!({"allowed": allowed, "rule": rule}));
+            }
+        }
+        v
+    }
+}
+
 /// Counts for the summary.
 #[derive(Debug, Default)]
 pub struct Summary {

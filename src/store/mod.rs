@@ -94,6 +94,28 @@ pub trait Store {
     fn history(&mut self, address: &str) -> Result<Vec<LogEntry>, StoreError>;
 }
 
+impl<S: Store + ?Sized> Store for &mut S {
+    fn contacts(&mut self, addresses: &[&str]) -> Result<Vec<Option<Contact>>, StoreError> {
+        (**self).contacts(addresses)
+    }
+
+    fn processed(&mut self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+        (**self).processed(ids)
+    }
+
+    fn commit(&mut self, batch: &Commit) -> Result<(), StoreError> {
+        (**self).commit(batch)
+    }
+
+    fn list(&mut self, filter: &Filter) -> Result<Vec<Contact>, StoreError> {
+        (**self).list(filter)
+    }
+
+    fn history(&mut self, address: &str) -> Result<Vec<LogEntry>, StoreError> {
+        (**self).history(address)
+    }
+}
+
 /// A store in memory.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
