@@ -172,3 +172,19 @@ fn a_renamed_or_unreadable_directory_is_reported_then_recovered() {
     assert!(!e.ok);
     assert!(e.diagnostics.iter().any(|d| d.code == "rebound::load::io"), "{:?}", e.diagnostics);
 }
+
+#[test]
+fn sighup_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.rebound");
+    std::fs::write(&file, valid(1)).unwrap();
+    let live = LivePolicy::open(dir.path()).unwrap();
+    let _hup = live.reload_on_sighup().unwrap();
+    let events = live.subscribe();
+    std::fs::write(&file, valid(2)).unwrap();
+    signal_hook::low_level::raise(signal_hook::consts::SIGHUP).unwrap();
+    let e = events.recv_timeout(Duration::from_secs(10)).expect("a reload event after SIGHUP");
+    assert_eq!(e.trigger, "sighup");
+    assert!(e.ok);
+    assert_eq!(live.current().policy.version(), version_of(&valid(2)));
+}

@@ -221,3 +221,13 @@ fn token_and_body_limit() {
         agent().post(&format!("{}/v1/classify", s.base)).header("Authorization", "Bearer s3cret").send(&big).unwrap();
     assert_eq!(r.status().as_u16(), 413, "bodies are size-limited");
 }
+
+#[test]
+fn listening_beyond_loopback_needs_a_token() {
+    let out = assert_cmd::Command::cargo_bin("rebound")
+        .unwrap()
+        .args(["serve", "--listen", "0.0.0.0:0", "--db", "/nonexistent/x.db"])
+        .assert()
+        .code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("needs --token-file"));
+}

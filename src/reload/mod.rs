@@ -79,12 +79,20 @@ enum Origin {
     Shipped,
 }
 
+/// What serves, and the last refused reload, swapped together so that a
+/// reader never sees a new version with an old error or the reverse.
+struct Snapshot {
+    loaded: Arc<Loaded>,
+    last_error: Option<ReloadEvent>,
+}
+
 struct Inner {
     origin: Origin,
-    current: ArcSwap<Loaded>,
-    last_error: Mutex<Option<ReloadEvent>>,
+    current: ArcSwap<Snapshot>,
     subscribers: Mutex<Vec<Sender<ReloadEvent>>>,
     build: Mutex<()>,
+    /// The files of the last good build, to notice files caught mid-save.
+    last_files: Mutex<Fingerprint>,
     reloads: AtomicU64,
     failures: AtomicU64,
 }
@@ -126,13 +134,17 @@ impl LivePolicy {
     fn start(origin: Origin) -> Result<LivePolicy, Box<Compiled>> {
         let mut compiled = build(&origin);
         let Some(policy) = compiled.policy.take() else { return Err(Box::new(compiled)) };
+        let files = fingerprint(&origin);
         Ok(LivePolicy {
             inner: Arc::new(Inner {
                 origin,
-                current: ArcSwap::from_pointee(Loaded { policy, loaded_at: now() }),
-                last_error: Mutex::new(None),
+                current: ArcSwap::from_pointee(Snapshot {
+                    loaded: Arc::new(Loaded { policy, loaded_at: now() }),
+                    last_error: None,
+                }),
                 subscribers: Mutex::new(Vec::new()),
                 build: Mutex::new(()),
+                last_files: Mutex::new(files),
                 reloads: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
             }),
@@ -142,12 +154,18 @@ impl LivePolicy {
     /// The policy serving now. Cheap (an `Arc` clone); hold it while you use
     /// verdicts that borrow from it.
     pub fn current(&self) -> Arc<Loaded> {
-        self.inner.current.load_full()
+        self.inner.current.load().loaded.clone()
     }
 
     /// The last failed reload, until a good build replaces it.
     pub fn last_error(&self) -> Option<ReloadEvent> {
-        self.inner.last_error.lock().ok().and_then(|g| g.clone())
+        self.inner.current.load().last_error.clone()
+    }
+
+    /// The policy serving and the last failed reload, read together.
+    pub fn status(&self) -> (Arc<Loaded>, Option<ReloadEvent>) {
+        let snap = self.inner.current.load();
+        (snap.loaded.clone(), snap.last_error.clone())
     }
 
     /// Successful reloads (that changed the policy) and failed ones so far.
@@ -181,20 +199,23 @@ impl LivePolicy {
         let _one_at_a_time = self.inner.build.lock();
         let start = Instant::now();
         let previous = self.current().policy.version().to_string();
-        let mut compiled = build(&self.inner.origin);
+        let mut compiled = self.build_settled();
         let files: Vec<String> = compiled.sources.files().iter().map(|f| f.name.clone()).collect();
         let diags = diagnostics(&compiled);
         let took_ms = start.elapsed().as_secs_f64() * 1000.0;
         let event = match compiled.policy.take() {
             Some(policy) => {
                 let version = policy.version().to_string();
-                if version != previous {
-                    self.inner.current.store(Arc::new(Loaded { policy, loaded_at: now() }));
+                if let Ok(mut f) = self.inner.last_files.lock() {
+                    *f = fingerprint(&self.inner.origin);
+                }
+                let loaded = if version != previous {
                     self.inner.reloads.fetch_add(1, Ordering::Relaxed);
-                }
-                if let Ok(mut e) = self.inner.last_error.lock() {
-                    *e = None;
-                }
+                    Arc::new(Loaded { policy, loaded_at: now() })
+                } else {
+                    self.current()
+                };
+                self.inner.current.store(Arc::new(Snapshot { loaded, last_error: None }));
                 ReloadEvent {
                     ok: true,
                     version,
@@ -218,9 +239,8 @@ impl LivePolicy {
                     diagnostics: diags,
                     trigger: trigger.into(),
                 };
-                if let Ok(mut e) = self.inner.last_error.lock() {
-                    *e = Some(event.clone());
-                }
+                let loaded = self.current();
+                self.inner.current.store(Arc::new(Snapshot { loaded, last_error: Some(event.clone()) }));
                 event
             }
         };
@@ -263,6 +283,48 @@ impl LivePolicy {
             }
         })?;
         Ok(SighupGuard { handle, thread: Some(thread) })
+    }
+}
+
+/// How many times a build is retried while files are still being written.
+pub const SETTLE_ATTEMPTS: usize = 4;
+
+/// Each policy file's path, length and modification time.
+type Fingerprint = Vec<(PathBuf, u64, Option<std::time::SystemTime>)>;
+
+fn fingerprint(origin: &Origin) -> Fingerprint {
+    let Origin::Path(p) = origin else { return Vec::new() };
+    let files = crate::load::policy_files(p).unwrap_or_default();
+    files
+        .into_iter()
+        .map(|(path, _)| {
+            let meta = std::fs::metadata(&path).ok();
+            let (len, modified) = meta.map_or((0, None), |m| (m.len(), m.modified().ok()));
+            (path, len, modified)
+        })
+        .collect()
+}
+
+impl LivePolicy {
+    /// Builds from files that are not being written: when the files change
+    /// during the build, or a file that had content is found empty (an editor
+    /// caught between truncating and writing), waits and builds again.
+    fn build_settled(&self) -> Compiled {
+        let origin = &self.inner.origin;
+        let mut attempt = 0;
+        loop {
+            let before = fingerprint(origin);
+            let compiled = build(origin);
+            let after = fingerprint(origin);
+            let emptied = self.inner.last_files.lock().is_ok_and(|last| {
+                after.iter().any(|(p, len, _)| *len == 0 && last.iter().any(|(q, l, _)| q == p && *l > 0))
+            });
+            attempt += 1;
+            if (before == after && !emptied) || attempt >= SETTLE_ATTEMPTS {
+                return compiled;
+            }
+            std::thread::sleep(DEBOUNCE);
+        }
     }
 }
 

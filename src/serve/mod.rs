@@ -260,10 +260,10 @@ async fn contact_eligible(
 }
 
 async fn policy_info(State(state): State<Shared>) -> Response {
-    let loaded = state.live.current();
+    let (loaded, last_error) = state.live.status();
     let files: Vec<&str> = loaded.policy.sources().files().iter().map(|f| f.name.as_str()).collect();
     axum::Json(json!({"version": loaded.policy.version(), "loaded_at": loaded.loaded_at, "files": files,
-        "last_error": state.live.last_error()}))
+        "last_error": last_error}))
     .into_response()
 }
 
