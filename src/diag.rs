@@ -220,6 +220,12 @@ pub mod codes {
     pub const IMPOSSIBLE_CODE: &str = "rebound::check::impossible_code";
     /// An enhanced status code that cannot exist.
     pub const IMPOSSIBLE_STATUS: &str = "rebound::check::impossible_status";
+    /// A script that does not parse.
+    pub const SCRIPT_SYNTAX: &str = "rebound::check::script_syntax";
+    /// A call to a function nothing defines (host predicate or script function).
+    pub const UNKNOWN_FUNCTION: &str = "rebound::check::unknown_function";
+    /// A script assigns through an index (`m[k] = v`), which escapes the map size limit.
+    pub const SCRIPT_INDEX_ASSIGNMENT: &str = "rebound::check::script_index_assignment";
     /// An example names a rule that does not exist.
     pub const UNKNOWN_RULE: &str = "rebound::check::unknown_rule";
     /// An example names a receiver that does not exist.

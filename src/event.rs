@@ -92,6 +92,9 @@ pub struct Event<'a> {
     /// For `complaint`: the ARF feedback type.
     #[serde(default, borrow)]
     pub feedback_type: Option<Cow<'a, str>>,
+    /// The JSON line the event was read from (scripts read its extra fields).
+    #[serde(skip)]
+    pub raw: Option<&'a str>,
 }
 
 impl<'a> Event<'a> {
@@ -108,7 +111,9 @@ impl<'a> Event<'a> {
 
     /// Parses one JSON line.
     pub fn parse(line: &'a str) -> Result<Event<'a>, String> {
-        serde_json::from_str(line).map_err(|e| e.to_string())
+        let mut e: Event<'a> = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        e.raw = Some(line);
+        Ok(e)
     }
 
     /// The recipient's domain, as written.

@@ -347,7 +347,10 @@ impl Printer<'_> {
                 p.out.push(format!("{}{l}", " ".repeat(indent)));
             }
             p.close(r.when_span);
-            p.simple(r.then_span, d, format!("then {}", outcome(&r.then)));
+            match &r.then {
+                Then::Fixed(o) => p.simple(r.then_span, d, format!("then {}", outcome(o))),
+                Then::Script(src) => p.simple(r.then_span, d, format!("then script {}", script_text(src))),
+            }
             for pv in &r.provenance {
                 let s = match pv {
                     Provenance::Source(w) => format!("source {}", quote(&w.node)),
@@ -433,6 +436,18 @@ fn test(t: &Test) -> String {
         Test::Mx(v) => format!("mx {}", hosts(v)),
         Test::Domain(v) => format!("domain {}", hosts(v)),
         Test::Flag(w) => format!("flag {}", w.node),
+        Test::Script(src) => format!("script {}", script_text(src)),
+        Test::Call(w) => format!("call {}", w.node),
+    }
+}
+
+/// A script as written: between `"""` when it was (or must be: a line
+/// break or a quote inside), else quoted.
+fn script_text(src: &ScriptSrc) -> String {
+    if src.triple || src.code.contains('\n') || src.code.contains('"') {
+        format!("\"\"\"{}\"\"\"", src.code)
+    } else {
+        quote(&src.code)
     }
 }
 

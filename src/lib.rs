@@ -27,26 +27,30 @@
 //! assert_eq!(policy.global_rules()[0].id, "unknown_user");
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![deny(missing_docs)]
 
 pub mod cli;
 pub mod compile;
 pub mod diag;
 pub mod diff;
 pub mod docgen;
+pub mod embed;
+pub mod eval;
+pub mod event;
 pub mod fmt;
 pub mod lifecycle;
 pub mod load;
 pub mod model;
 pub mod policy;
 pub mod reload;
+pub mod script;
 pub mod serve;
 pub mod store;
 pub mod syntax;
 pub mod testing;
 
-pub use compile::{Compiled, compile, compile_str};
+pub use compile::{Compiled, compile, compile_str, compile_with};
 pub use diag::{Diagnostic, Severity, Sources};
+pub use embed::Engine;
 pub use model::{Class, Phase, Scope};
 pub use policy::Policy;
-pub mod eval;
-pub mod event;

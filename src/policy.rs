@@ -5,6 +5,7 @@
 //! provenance so that every verdict can say which rule decided and why.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::compile::patterns::{CodeSet, HostPat, StatusPat};
 use crate::diag::{Sources, Span};
@@ -28,6 +29,7 @@ pub struct Policy {
     pub(crate) lifecycle: Option<crate::lifecycle::model::Lifecycle>,
     pub(crate) examples: Vec<crate::testing::Example>,
     pub(crate) scenarios: Vec<crate::testing::Scenario>,
+    pub(crate) runtime: Option<Arc<crate::script::Runtime>>,
 }
 
 impl Policy {
@@ -69,6 +71,21 @@ impl Policy {
     /// The status table in policy order.
     pub fn status_table(&self) -> &[TableEntry<Vec<StatusPat>>] {
         &self.statuses
+    }
+
+    /// The script engine, when the policy has scripts or host calls.
+    pub fn runtime(&self) -> Option<&crate::script::Runtime> {
+        self.runtime.as_deref()
+    }
+
+    /// Scripts that failed or exceeded a limit so far.
+    pub fn script_errors(&self) -> u64 {
+        self.runtime.as_ref().map_or(0, |r| r.errors())
+    }
+
+    /// Reads an outcome written as text (`soft mailbox_full scope recipient`).
+    pub fn outcome_from_text(&self, text: &str) -> Result<Outcome, String> {
+        parse_outcome_text(text, &self.reason_ids, &self.reasons)
     }
 
     /// The policy's lifecycle, when it declares one.
@@ -159,6 +176,9 @@ pub struct CompiledRule {
     pub receiver: Option<String>,
     /// The condition.
     pub cond: Cond,
+    /// The outcome script, when the outcome is `then script …` (then
+    /// `outcome` is not used).
+    pub then_script: Option<Arc<crate::script::Script>>,
     /// The condition as written (whitespace collapsed), for people.
     pub when_text: String,
     /// The outcome.
@@ -248,4 +268,46 @@ pub enum AtomTest {
     Domain(Vec<HostPat>),
     /// Normalisation raised this flag.
     Flag(Flag),
+    /// A script returned true.
+    Script(Arc<crate::script::Script>),
+    /// A host predicate returned true.
+    Call(String, HostPredicate),
+}
+
+/// A host predicate held by a compiled condition.
+#[derive(Clone)]
+pub struct HostPredicate(pub crate::script::Predicate);
+
+impl std::fmt::Debug for HostPredicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HostPredicate")
+    }
+}
+
+/// Reads `CLASS REASON [scope SCOPE]` against a policy's reasons, with the
+/// checks of a written outcome (a striking class never blames the sender).
+pub fn parse_outcome_text(
+    text: &str,
+    ids: &HashMap<String, ReasonId>,
+    reasons: &[ReasonInfo],
+) -> Result<Outcome, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (class, rest) = match words.split_first() {
+        Some((c, rest)) => {
+            (Class::parse(c).ok_or_else(|| format!("`{c}` is not a class (hard, soft, block, defer, ignore)"))?, rest)
+        }
+        None => return Err("an empty outcome".into()),
+    };
+    let (reason, rest) = rest.split_first().ok_or("an outcome needs a reason after its class")?;
+    let id = *ids.get(*reason).ok_or_else(|| format!("unknown reason `{reason}`"))?;
+    let scope = match rest {
+        [] => None,
+        ["scope", s] => Some(Scope::parse(s).ok_or_else(|| format!("unknown scope `{s}`"))?),
+        _ => return Err(format!("cannot read `{text}` as CLASS REASON [scope SCOPE]")),
+    };
+    let eff = scope.or(reasons.get(id).map(|r| r.scope)).unwrap_or(Scope::Unknown);
+    if class.strikes() && eff.blames_sender() {
+        return Err(format!("a `{class}` verdict cannot blame the sender (scope `{eff}`)"));
+    }
+    Ok(Outcome { class: Some(class), reason: id, scope })
 }

@@ -68,6 +68,9 @@ fn expected_code(name: &str) -> &'static str {
         "unused_reason",
         "too_many_errors",
         "invalid_utf8",
+        "script_syntax",
+        "script_index_assignment",
+        "unknown_function",
     ];
     if name.starts_with("syntax_") {
         return "unexpected";
@@ -94,6 +97,12 @@ fn expected_code(name: &str) -> &'static str {
     }
     if name == "redeclared_standard_reason" {
         return "duplicate_reason";
+    }
+    if name == "script_outcome_invalid" {
+        return "strike_blames_sender";
+    }
+    if name == "script_eval_disabled" {
+        return "script_syntax";
     }
     CODES
         .iter()

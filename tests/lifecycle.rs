@@ -188,9 +188,8 @@ fn a_threshold_per_receiver() {
 fn eligibility_of_the_shipped_policy() {
     let policy = shipped();
     let lc = policy.lifecycle().unwrap();
-    let input = std::fs::read_to_string(crate::root().join("tests/data/lifecycle/double_optin.jsonl")).unwrap()
-        + &std::fs::read_to_string(crate::root().join("tests/data/lifecycle/complaint.jsonl")).unwrap()
-        + &std::fs::read_to_string(crate::root().join("tests/data/lifecycle/hard_bounce.jsonl")).unwrap();
+    let read = |name: &str| std::fs::read_to_string(crate::root().join("tests/data/lifecycle").join(name)).unwrap();
+    let input: String = [read("double_optin.jsonl"), read("complaint.jsonl"), read("hard_bounce.jsonl")].concat();
     let (_, mut store) = run(&policy, &input);
     let get = |store: &mut MemoryStore, a: &str| store.contacts(&[a]).unwrap().remove(0).unwrap();
     let table = [

@@ -13,6 +13,7 @@ mod normalize;
 mod receivers;
 mod reload;
 mod run_cli;
+mod scripts;
 mod serve;
 mod shipped;
 

@@ -89,6 +89,7 @@ fn lower(unit: &mut Unit, decl: &ast::LifecycleDecl) -> Option<Lifecycle> {
         reactivation: Vec::new(),
         eligible: Vec::new(),
         location,
+        runtime: None,
     };
     let mut names: Vec<(String, Span)> = Vec::new();
     for item in &decl.items {
@@ -265,6 +266,9 @@ fn transition(unit: &mut Unit, lc: &Lifecycle, t: &ast::TransitionDecl) -> Optio
 }
 
 fn guard(unit: &mut Unit, lc: &Lifecycle, g: &ast::GuardTest) -> Option<Guard> {
+    if let Some(src) = &g.script {
+        return super::lower::script(unit, src).map(Guard::Script);
+    }
     let values: Vec<String> = g.values.iter().map(|v| v.node.clone()).collect();
     let need_values = |unit: &mut Unit| {
         if g.values.is_empty() {
@@ -597,7 +601,7 @@ fn consistency(
             .with_help("add `transition NAME { on strikes  delivery active -> error }`"),
         );
     }
-    let uses_allowed = lc.transitions.iter().any(|t| t.guards.contains(&Guard::Allowed));
+    let uses_allowed = lc.transitions.iter().any(|t| t.guards.iter().any(|g| matches!(g, Guard::Allowed)));
     if uses_allowed && lc.reactivation.is_empty() {
         unit.diags.push(Diagnostic::error(
             codes::LC_REACTIVATION,

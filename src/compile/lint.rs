@@ -143,8 +143,10 @@ fn kinds(conj: &[Lit]) -> u32 {
             AtomTest::Mx(_) => 5,
             AtomTest::Domain(_) => 6,
             AtomTest::Flag(_) => 7,
+            AtomTest::Script(_) => 8,
+            AtomTest::Call(..) => 9,
         };
-        m | 1 << (k + if *neg { 8 } else { 0 })
+        m | 1 << (k + if *neg { 16 } else { 0 })
     })
 }
 

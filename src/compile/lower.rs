@@ -11,7 +11,7 @@ use crate::model::{Class, Flag, Phase, ReasonInfo, Scope, standard_reasons};
 use crate::policy::{
     Atom, AtomTest, CompiledRule, Cond, Location, Outcome, Provenance, Receiver, RegexTest, TableEntry,
 };
-use crate::syntax::ast::{self, Expr, Item, ReasonField, ReceiverField, Test, Word};
+use crate::syntax::ast::{self, Expr, Item, ReasonField, ReceiverField, ScriptSrc, Test, Then, Word};
 
 /// The largest compiled regex, in bytes (regex's own size limit).
 pub const MAX_REGEX_BYTES: usize = 1 << 20;
@@ -370,7 +370,20 @@ fn rule(
         ids.insert(id.clone(), r.id.span);
     }
     let cond = expr(unit, &r.when);
-    let outcome = outcome(unit, &r.then);
+    let (outcome, then_script) = match &r.then {
+        Then::Fixed(o) => (outcome(unit, o), None),
+        Then::Script(src) => match outcome_script(unit, src) {
+            Some(s) => (
+                Some(Outcome {
+                    class: None,
+                    reason: unit.reason_ids.get("undefined").copied().unwrap_or(0),
+                    scope: None,
+                }),
+                Some(s),
+            ),
+            None => (None, None),
+        },
+    };
     let provenance = provenance(unit, &r.provenance);
     unit.rule_spans.insert(id.clone(), r.when_span);
     let when_text = unit
@@ -383,6 +396,7 @@ fn rule(
         id,
         receiver: receiver.map(str::to_string),
         cond: cond?,
+        then_script,
         when_text,
         outcome: outcome?,
         location: location(unit, r.span),
@@ -530,6 +544,21 @@ fn atom(unit: &mut Unit, t: &Test) -> Option<AtomTest> {
         }
         Test::Mx(words) => AtomTest::Mx(hosts_of(unit, words)?),
         Test::Domain(words) => AtomTest::Domain(hosts_of(unit, words)?),
+        Test::Script(src) => AtomTest::Script(script(unit, src)?),
+        Test::Call(w) => match unit.host.predicate(&w.node) {
+            Some(p) => {
+                runtime(unit);
+                AtomTest::Call(w.node.clone(), crate::policy::HostPredicate(p))
+            }
+            None => {
+                let names: Vec<String> = unit.host.predicate_names().map(str::to_string).collect();
+                let d = unknown(codes::UNKNOWN_FUNCTION, "function", w, names.iter().map(String::as_str)).with_help(
+                    "the program that runs this policy must register it: `engine.register_predicate(\"NAME\", |ctx| …)`",
+                );
+                unit.diags.push(d);
+                return None;
+            }
+        },
         Test::Flag(w) => match Flag::parse(&w.node) {
             Some(f) => AtomTest::Flag(f),
             None => {
@@ -610,4 +639,83 @@ fn required_literals(source: &str) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The policy's script engine, created on first use with the host's
+/// predicates and limits.
+pub(super) fn runtime(unit: &mut Unit) -> std::sync::Arc<crate::script::Runtime> {
+    let host = unit.host.clone();
+    unit.runtime.get_or_insert_with(|| std::sync::Arc::new(crate::script::Runtime::new(&host))).clone()
+}
+
+/// The file span of a line and column inside a script.
+fn script_span(src: &ScriptSrc, line: usize, column: usize) -> Span {
+    let at = src.body_start.0 + crate::script::offset_of(&src.code, line, column);
+    Span::new(src.span.file, at..at + 1)
+}
+
+/// Compiles a script; syntax errors and calls to unknown functions are
+/// diagnostics at their place in the `.rebound` file.
+pub(super) fn script(unit: &mut Unit, src: &ScriptSrc) -> Option<std::sync::Arc<crate::script::Script>> {
+    let rt = runtime(unit);
+    match rt.compile(&src.code) {
+        Ok(s) => {
+            let unknown_fns = rt.unknown_functions(&s);
+            for (name, line, col) in &unknown_fns {
+                unit.diags.push(
+                    Diagnostic::error(codes::UNKNOWN_FUNCTION, script_span(src, *line, *col), format!("the script calls `{name}`, which nothing defines"))
+                        .with_label("unknown function")
+                        .with_help("scripts can call the standard functions, functions they define, and predicates the host registers"),
+                );
+            }
+            let indexed = crate::script::Runtime::index_assignments(&s);
+            for (_, line, col) in &indexed {
+                unit.diags.push(
+                    Diagnostic::error(
+                        codes::SCRIPT_INDEX_ASSIGNMENT,
+                        script_span(src, *line, *col),
+                        "the script assigns through an index, which escapes the script size limits",
+                    )
+                    .with_label("index assignment")
+                    .with_help("write `m.set(key, value)` (or `a.set(i, value)`): it is checked against max_map_size"),
+                );
+            }
+            (unknown_fns.is_empty() && indexed.is_empty()).then(|| std::sync::Arc::new(s))
+        }
+        Err((message, line, col)) => {
+            unit.diags.push(
+                Diagnostic::error(
+                    codes::SCRIPT_SYNTAX,
+                    script_span(src, line, col),
+                    format!("the script does not parse: {message}"),
+                )
+                .with_label(message),
+            );
+            None
+        }
+    }
+}
+
+/// Compiles an outcome script and checks the outcomes it can return: every
+/// string literal that starts with a class and names a reason is read as an
+/// outcome (a bare class like `"hard "` is a piece being built, checked when
+/// the script returns it).
+fn outcome_script(unit: &mut Unit, src: &ScriptSrc) -> Option<std::sync::Arc<crate::script::Script>> {
+    let s = script(unit, src)?;
+    let mut ok = true;
+    for (text, line, col) in crate::script::Runtime::string_literals(&s) {
+        let first = text.split_whitespace().next().unwrap_or("");
+        if Class::parse(first).is_none() || text.split_whitespace().nth(1).is_none() {
+            continue;
+        }
+        if let Err(m) = crate::policy::parse_outcome_text(&text, &unit.reason_ids, &unit.reasons) {
+            let code = if m.contains("cannot blame") { codes::STRIKE_BLAMES_SENDER } else { codes::UNKNOWN_REASON };
+            unit.diags.push(
+                Diagnostic::error(code, script_span(src, line, col), format!("the outcome `{text}` is invalid: {m}"))
+                    .with_label("not a valid outcome"),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(s)
 }

@@ -87,6 +87,10 @@ pub(crate) struct Unit {
     pub examples: Vec<crate::testing::Example>,
     /// The lifecycle examples.
     pub scenarios: Vec<crate::testing::Scenario>,
+    /// What the embedding program registers (predicates, script limits).
+    pub host: crate::script::Host,
+    /// The script engine, created when the first script or call is met.
+    pub runtime: Option<Arc<crate::script::Runtime>>,
 }
 
 impl Unit {
@@ -110,6 +114,12 @@ const STAGES: &[(&str, Stage)] = &[
 /// Compiles the files of one policy. `load` carries diagnostics from
 /// reading the files (unreadable, not UTF-8), which count as errors.
 pub fn compile(sources: Sources, load: Vec<Diagnostic>) -> Compiled {
+    compile_with(sources, load, &crate::script::Host::default())
+}
+
+/// Compiles with the predicates and script limits of an embedding program:
+/// a policy that calls a function the host does not register fails.
+pub fn compile_with(sources: Sources, load: Vec<Diagnostic>, host: &crate::script::Host) -> Compiled {
     let sources = Arc::new(sources);
     let mut unit = Unit {
         sources: sources.clone(),
@@ -127,6 +137,8 @@ pub fn compile(sources: Sources, load: Vec<Diagnostic>) -> Compiled {
         lifecycle: None,
         examples: Vec::new(),
         scenarios: Vec::new(),
+        host: host.clone(),
+        runtime: None,
     };
     for (_name, stage) in STAGES {
         stage(&mut unit);
@@ -164,6 +176,9 @@ fn parse(unit: &mut Unit) {
 /// The `assemble` stage: builds the matchers (the evaluator's index) and
 /// freezes the policy.
 fn assemble(mut unit: Unit) -> Policy {
+    if let Some(lc) = unit.lifecycle.as_mut() {
+        lc.runtime = unit.runtime.clone();
+    }
     let index = crate::eval::index::Index::build(&mut unit.receivers, &mut unit.global, &unit.statuses, &unit.replies);
     Policy {
         version: version_of(&unit.sources),
@@ -178,6 +193,7 @@ fn assemble(mut unit: Unit) -> Policy {
         lifecycle: unit.lifecycle,
         examples: unit.examples,
         scenarios: unit.scenarios,
+        runtime: unit.runtime,
     }
 }
 

@@ -147,18 +147,24 @@ impl Policy {
         };
         let receiver = chosen.map(|(i, _)| i);
         let found = self.literals_in(&response.folded);
+        let cx = super::EvalCtx::new(self, &response, &found, Some(event), receiver);
         for level in receiver.into_iter().chain(std::iter::once(self.receivers.len())) {
             for (i, rule) in self.level_rules(level).iter().enumerate() {
-                let (ok, why) = explain(&rule.cond, &response, &found);
+                let (ok, mut why) = explain(&rule.cond, &cx);
+                let verdict = if ok { self.rule_verdict(rule, &cx, Decider::Rule(level, i)) } else { None };
+                let notes = cx.take_notes();
+                if !notes.is_empty() {
+                    why = format!("{why} ({})", notes.join("; "));
+                }
                 trace.tried.push(Tried {
                     rule: rule.id.clone(),
                     source: rule.location.label.clone(),
-                    matched: ok,
+                    matched: verdict.is_some(),
                     why,
                 });
-                if ok {
+                if let Some(v) = verdict {
                     trace.provenance = Some((&rule.provenance).into());
-                    return (self.verdict_of_rule(rule, &response, receiver, Decider::Rule(level, i)), trace);
+                    return (v, trace);
                 }
             }
         }
@@ -193,15 +199,16 @@ impl Policy {
 }
 
 /// Whether `c` holds, and why (the first failing test, or that all held).
-fn explain(c: &Cond, r: &Response, found: &[u32]) -> (bool, String) {
+fn explain(c: &Cond, cx: &super::EvalCtx) -> (bool, String) {
+    let r = cx.r;
     match c {
         Cond::Atom(a) => {
-            let ok = super::atom(a, r, found);
+            let ok = super::atom(a, cx);
             (ok, if ok { format!("`{}` holds", a.text) } else { why_not(a, r) })
         }
         Cond::All(v) => {
             for x in v {
-                let (ok, why) = explain(x, r, found);
+                let (ok, why) = explain(x, cx);
                 if !ok {
                     return (false, why);
                 }
@@ -211,7 +218,7 @@ fn explain(c: &Cond, r: &Response, found: &[u32]) -> (bool, String) {
         Cond::Any(v) => {
             let mut reasons = Vec::new();
             for x in v {
-                let (ok, why) = explain(x, r, found);
+                let (ok, why) = explain(x, cx);
                 if ok {
                     return (true, why);
                 }
@@ -220,13 +227,13 @@ fn explain(c: &Cond, r: &Response, found: &[u32]) -> (bool, String) {
             (false, format!("none holds: {}", reasons.join("; ")))
         }
         Cond::Not(x) => {
-            let ok = !eval(x, r, found);
+            let ok = !eval(x, cx);
             (
                 ok,
                 if ok {
                     "the negated condition does not hold".into()
                 } else {
-                    format!("negated, but {}", explain(x, r, found).1)
+                    format!("negated, but {}", explain(x, cx).1)
                 },
             )
         }
@@ -249,6 +256,8 @@ fn why_not(a: &Atom, r: &Response) -> String {
         AtomTest::Phase(_) => format!("the phase is {}", shown(r.phase.map(|p| p.to_string()))),
         AtomTest::Mx(_) => format!("the MX host is {}", shown(r.mx.clone())),
         AtomTest::Domain(_) => format!("the domain is {}", r.domain),
+        AtomTest::Script(_) => "the script did not return true".into(),
+        AtomTest::Call(name, _) => format!("the host predicate `{name}` returned false"),
         AtomTest::Flag(_) => {
             let flags: Vec<String> = r.flags.list().iter().map(|f| f.to_string()).collect();
             format!("the flags are {}", if flags.is_empty() { "none".into() } else { flags.join(", ") })

@@ -144,11 +144,15 @@ impl Policy {
             return self.not_a_bounce(event.kind);
         }
         let response = normalize(&raw_of(event));
-        self.decide(&response)
+        self.decide_event(&response, Some(event))
     }
 
     /// Classifies an already normalised response.
     pub fn decide(&self, r: &Response) -> Verdict<'_> {
+        self.decide_event(r, None)
+    }
+
+    fn decide_event(&self, r: &Response, event: Option<&Event>) -> Verdict<'_> {
         let receiver = self.index.receiver(&r.domain, r.mx.as_deref()).map(|i| i as usize);
         SCRATCH.with(|cell| {
             let mut guard = cell.try_borrow_mut();
@@ -162,10 +166,13 @@ impl Policy {
             for level in levels {
                 self.index.candidates(level, r.code, r.status, &scratch.found, &mut scratch.candidates);
                 let rules = self.level_rules(level);
+                let cx = EvalCtx::new(self, r, &scratch.found, event, receiver);
                 for &i in &scratch.candidates {
                     let Some(rule) = rules.get(i as usize) else { continue };
-                    if eval(&rule.cond, r, &scratch.found) {
-                        return self.verdict_of_rule(rule, r, receiver, Decider::Rule(level, i as usize));
+                    if eval(&rule.cond, &cx)
+                        && let Some(v) = self.rule_verdict(rule, &cx, Decider::Rule(level, i as usize))
+                    {
+                        return v;
                     }
                 }
             }
@@ -196,6 +203,34 @@ impl Policy {
         let reason = self.reason_ids.get("undefined").copied().unwrap_or(0);
         let outcome = Outcome { class: Some(Class::Soft), reason, scope: Some(Scope::Unknown) };
         self.verdict(outcome, r, receiver, None, None, Decider::Default)
+    }
+
+    /// The verdict of a rule whose condition holds: its outcome, or what its
+    /// outcome script returns (`None` when the script declines or fails).
+    pub(crate) fn rule_verdict<'p>(&'p self, rule: &'p CompiledRule, cx: &EvalCtx, d: Decider) -> Option<Verdict<'p>> {
+        let Some(script) = &rule.then_script else {
+            return Some(self.verdict_of_rule(rule, cx.r, cx.receiver, d));
+        };
+        let rt = self.runtime.as_deref()?;
+        let text = match rt.eval_outcome(script, &cx.script_context()) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                cx.note("the outcome script returned no outcome".into());
+                return None;
+            }
+            Err(e) => {
+                cx.note(format!("the outcome script failed: {e}"));
+                return None;
+            }
+        };
+        match self.outcome_from_text(&text) {
+            Ok(o) => Some(self.verdict(o, cx.r, cx.receiver, Some(&rule.id), Some(&rule.location.label), d)),
+            Err(e) => {
+                rt.count_error();
+                cx.note(format!("the outcome script returned `{text}`: {e}"));
+                None
+            }
+        }
     }
 
     fn verdict_of_rule<'p>(
@@ -270,18 +305,94 @@ impl Policy {
     }
 }
 
+/// What conditions are evaluated against: the response, the literals found
+/// in it, and — built only when a script or a host predicate asks — the
+/// script context.
+pub(crate) struct EvalCtx<'a> {
+    pub(crate) r: &'a Response,
+    pub(crate) found: &'a [u32],
+    pub(crate) receiver: Option<usize>,
+    policy: &'a Policy,
+    event: Option<&'a Event<'a>>,
+    script: std::cell::OnceCell<std::sync::Arc<crate::script::ScriptContext>>,
+    notes: RefCell<Vec<String>>,
+}
+
+impl<'a> EvalCtx<'a> {
+    pub(crate) fn new(
+        policy: &'a Policy,
+        r: &'a Response,
+        found: &'a [u32],
+        event: Option<&'a Event<'a>>,
+        receiver: Option<usize>,
+    ) -> EvalCtx<'a> {
+        EvalCtx {
+            r,
+            found,
+            receiver,
+            policy,
+            event,
+            script: std::cell::OnceCell::new(),
+            notes: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The script context, built once per event.
+    pub(crate) fn script_context(&self) -> std::sync::Arc<crate::script::ScriptContext> {
+        self.script
+            .get_or_init(|| {
+                let receiver = self.receiver.and_then(|i| self.policy.receivers.get(i)).map(|r| r.name.clone());
+                std::sync::Arc::new(script_context(self.r, self.event, receiver))
+            })
+            .clone()
+    }
+
+    /// Records what a script said (for explain).
+    pub(crate) fn note(&self, s: String) {
+        if let Ok(mut n) = self.notes.try_borrow_mut() {
+            n.push(s);
+        }
+    }
+
+    /// The notes so far, emptied.
+    pub(crate) fn take_notes(&self) -> Vec<String> {
+        self.notes.try_borrow_mut().map(|mut n| std::mem::take(&mut *n)).unwrap_or_default()
+    }
+}
+
+/// The context a script or a host predicate sees for a response.
+pub fn script_context(r: &Response, event: Option<&Event>, receiver: Option<String>) -> crate::script::ScriptContext {
+    crate::script::ScriptContext {
+        code: r.code,
+        status: r.status.map(|s| s.to_string()),
+        inner_code: r.inner_code,
+        inner_status: r.inner_status.map(|s| s.to_string()),
+        text: r.text.clone(),
+        folded: r.folded.clone(),
+        receiver,
+        mx: r.mx.clone(),
+        phase: r.phase.map(|p| p.to_string()),
+        recipient: event.map(|e| e.recipient.to_string()).unwrap_or_default(),
+        domain: r.domain.clone(),
+        flags: r.flags.list().iter().map(|f| f.to_string()).collect(),
+        event_json: event.and_then(|e| e.raw).map(std::sync::Arc::from),
+        contact: None,
+    }
+}
+
 /// Evaluates a condition.
-pub(crate) fn eval(c: &Cond, r: &Response, found: &[u32]) -> bool {
+pub(crate) fn eval(c: &Cond, cx: &EvalCtx) -> bool {
     match c {
-        Cond::All(v) => v.iter().all(|x| eval(x, r, found)),
-        Cond::Any(v) => v.iter().any(|x| eval(x, r, found)),
-        Cond::Not(x) => !eval(x, r, found),
-        Cond::Atom(a) => atom(a, r, found),
+        Cond::All(v) => v.iter().all(|x| eval(x, cx)),
+        Cond::Any(v) => v.iter().any(|x| eval(x, cx)),
+        Cond::Not(x) => !eval(x, cx),
+        Cond::Atom(a) => atom(a, cx),
     }
 }
 
 /// Evaluates one test.
-pub(crate) fn atom(a: &Atom, r: &Response, found: &[u32]) -> bool {
+pub(crate) fn atom(a: &Atom, cx: &EvalCtx) -> bool {
+    let (r, found) = (cx.r, cx.found);
     match &a.test {
         AtomTest::Code { inner, set } => (if *inner { r.inner_code } else { r.code }).is_some_and(|c| set.contains(c)),
         AtomTest::Status { inner, pats } => {
@@ -296,5 +407,16 @@ pub(crate) fn atom(a: &Atom, r: &Response, found: &[u32]) -> bool {
         AtomTest::Mx(hosts) => r.mx.as_deref().is_some_and(|m| hosts.iter().any(|h| h.matches(m))),
         AtomTest::Domain(hosts) => hosts.iter().any(|h| h.matches(&r.domain)),
         AtomTest::Flag(f) => r.flags.has(*f),
+        AtomTest::Script(script) => {
+            let Some(rt) = cx.policy.runtime.as_deref() else { return false };
+            match rt.eval_bool(script, &cx.script_context()) {
+                Ok(b) => b,
+                Err(e) => {
+                    cx.note(format!("the script failed: {e}"));
+                    false
+                }
+            }
+        }
+        AtomTest::Call(_, p) => (p.0)(&cx.script_context()),
     }
 }

@@ -162,7 +162,7 @@ pub fn apply(lc: &Lifecycle, c: &mut Contact, input: &Input) -> Record {
             Trigger::Event(k) => e.kind == k,
             Trigger::Strikes => tripped.is_some(),
         };
-        if !triggered || !t.guards.iter().all(|g| guard(g, c, input, allowed)) {
+        if !triggered || !t.guards.iter().all(|g| guard(lc, g, c, input, allowed)) {
             continue;
         }
         let mut any = false;
@@ -208,7 +208,7 @@ pub fn apply(lc: &Lifecycle, c: &mut Contact, input: &Input) -> Record {
     }
 }
 
-fn guard(g: &Guard, c: &Contact, input: &Input, allowed: bool) -> bool {
+fn guard(lc: &Lifecycle, g: &Guard, c: &Contact, input: &Input, allowed: bool) -> bool {
     let e = input.event;
     let v = input.verdict;
     match g {
@@ -219,6 +219,35 @@ fn guard(g: &Guard, c: &Contact, input: &Input, allowed: bool) -> bool {
         Guard::Feedback(kinds) => e.feedback_type.as_deref().is_some_and(|f| kinds.iter().any(|k| k == f)),
         Guard::Via(triggers) => c.via.as_deref().is_some_and(|x| triggers.iter().any(|t| t == x)),
         Guard::Allowed => allowed,
+        Guard::Script(script) => {
+            let Some(rt) = lc.runtime.as_deref() else { return false };
+            rt.eval_bool(script, &std::sync::Arc::new(script_context(c, input))).unwrap_or(false)
+        }
+    }
+}
+
+/// What a lifecycle script sees: the event, its verdict and the contact.
+pub fn script_context(c: &Contact, input: &Input) -> crate::script::ScriptContext {
+    let e = input.event;
+    let v = input.verdict;
+    crate::script::ScriptContext {
+        code: v.and_then(|v| v.code).or(e.code),
+        status: v.and_then(|v| v.status).map(|s| s.to_string()),
+        text: e.text.as_deref().unwrap_or("").to_string(),
+        folded: crate::compile::patterns::fold_text(e.text.as_deref().unwrap_or("")),
+        receiver: v.and_then(|v| v.receiver).map(str::to_string),
+        mx: e.mx.as_deref().map(str::to_string),
+        phase: e.phase().map(|p| p.to_string()),
+        recipient: e.recipient.to_string(),
+        domain: e.domain().to_lowercase(),
+        event_json: e.raw.map(std::sync::Arc::from),
+        contact: Some(crate::script::ContactView {
+            delivery: c.delivery.clone(),
+            consent: c.consent.clone(),
+            strikes: c.strikes,
+            history: serde_json::to_value(&c.history).unwrap_or_default(),
+        }),
+        ..crate::script::ScriptContext::default()
     }
 }
 

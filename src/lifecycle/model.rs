@@ -68,6 +68,8 @@ pub struct Lifecycle {
     pub eligible: Vec<EligibleRule>,
     /// Where the block is.
     pub location: Location,
+    /// The script engine, when a guard is a script.
+    pub runtime: Option<std::sync::Arc<crate::script::Runtime>>,
 }
 
 /// What triggers a transition.
@@ -93,7 +95,7 @@ impl Trigger {
 }
 
 /// A guard of a transition.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Guard {
     /// The verdict's reason is one of these.
     Reason(Vec<String>),
@@ -109,6 +111,8 @@ pub enum Guard {
     Via(Vec<String>),
     /// The reactivation rules allow the request.
     Allowed,
+    /// A script over the event, its verdict and the contact returns true.
+    Script(std::sync::Arc<crate::script::Script>),
 }
 
 /// A change of one dimension.

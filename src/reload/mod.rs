@@ -88,6 +88,7 @@ struct Snapshot {
 
 struct Inner {
     origin: Origin,
+    host: crate::script::Host,
     current: ArcSwap<Snapshot>,
     subscribers: Mutex<Vec<Sender<ReloadEvent>>>,
     build: Mutex<()>,
@@ -123,21 +124,28 @@ impl LivePolicy {
     /// Loads the policy at `path` (a file or a directory); fails with the
     /// compiler's report when the first build has errors.
     pub fn open(path: &Path) -> Result<LivePolicy, Box<Compiled>> {
-        LivePolicy::start(Origin::Path(path.to_path_buf()))
+        LivePolicy::start(Origin::Path(path.to_path_buf()), crate::script::Host::default())
+    }
+
+    /// Like [`LivePolicy::open`], with an embedding program's predicates and
+    /// script limits (every rebuild uses them).
+    pub fn open_with(path: &Path, host: crate::script::Host) -> Result<LivePolicy, Box<Compiled>> {
+        LivePolicy::start(Origin::Path(path.to_path_buf()), host)
     }
 
     /// The shipped policy (it never changes; reloading it is a no-op).
     pub fn shipped() -> Result<LivePolicy, Box<Compiled>> {
-        LivePolicy::start(Origin::Shipped)
+        LivePolicy::start(Origin::Shipped, crate::script::Host::default())
     }
 
-    fn start(origin: Origin) -> Result<LivePolicy, Box<Compiled>> {
-        let mut compiled = build(&origin);
+    fn start(origin: Origin, host: crate::script::Host) -> Result<LivePolicy, Box<Compiled>> {
+        let mut compiled = build(&origin, &host);
         let Some(policy) = compiled.policy.take() else { return Err(Box::new(compiled)) };
         let files = fingerprint(&origin);
         Ok(LivePolicy {
             inner: Arc::new(Inner {
                 origin,
+                host,
                 current: ArcSwap::from_pointee(Snapshot {
                     loaded: Arc::new(Loaded { policy, loaded_at: now() }),
                     last_error: None,
@@ -314,7 +322,7 @@ impl LivePolicy {
         let mut attempt = 0;
         loop {
             let before = fingerprint(origin);
-            let compiled = build(origin);
+            let compiled = build(origin, &self.inner.host);
             let after = fingerprint(origin);
             let emptied = self.inner.last_files.lock().is_ok_and(|last| {
                 after.iter().any(|(p, len, _)| *len == 0 && last.iter().any(|(q, l, _)| q == p && *l > 0))
@@ -328,10 +336,13 @@ impl LivePolicy {
     }
 }
 
-fn build(origin: &Origin) -> Compiled {
+fn build(origin: &Origin, host: &crate::script::Host) -> Compiled {
     match origin {
-        Origin::Path(p) => crate::load::compile_paths(std::slice::from_ref(p)),
-        Origin::Shipped => crate::load::compile_shipped(),
+        Origin::Path(p) => {
+            let (sources, diags) = crate::load::read_paths(std::slice::from_ref(p));
+            crate::compile::compile_with(sources, diags, host)
+        }
+        Origin::Shipped => crate::compile::compile_with(crate::load::shipped(), Vec::new(), host),
     }
 }
 

@@ -152,8 +152,8 @@ pub struct RuleDecl {
     pub id: Word,
     /// The condition after `when`.
     pub when: Expr,
-    /// The outcome after `then`.
-    pub then: Outcome,
+    /// The outcome after `then`: fixed, or a script.
+    pub then: Then,
     /// `source`, `observed` and `note` clauses in source order.
     pub provenance: Vec<Provenance>,
     /// `example "…"` answers this rule must decide.
@@ -164,6 +164,38 @@ pub struct RuleDecl {
     pub when_span: Span,
     /// The span of the `then` clause (keyword included).
     pub then_span: Span,
+}
+
+/// What follows `then`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Then {
+    /// `then hard user_unknown`
+    Fixed(Outcome),
+    /// `then script """ … """`
+    Script(ScriptSrc),
+}
+
+/// A script as written: its code and where the code starts in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptSrc {
+    /// The code (triple-quoted: as written; quoted: escapes resolved).
+    pub code: String,
+    /// Whether it was written between `"""`.
+    pub triple: bool,
+    /// The whole literal.
+    pub span: crate::diag::Span,
+    /// The byte offset of the code's first character in the file.
+    pub body_start: Skip<usize>,
+}
+
+/// A value that takes no part in equality (like spans).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Skip<T>(pub T);
+
+impl<T> PartialEq for Skip<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Where a rule's knowledge comes from.
@@ -283,6 +315,10 @@ pub enum Test {
     Domain(Vec<Word>),
     /// `flag class_mismatch`
     Flag(Word),
+    /// `script """ … """`
+    Script(ScriptSrc),
+    /// `call is_vip`
+    Call(Word),
 }
 
 /// The `lifecycle` block.
@@ -353,9 +389,11 @@ pub struct TransitionDecl {
     pub span: Span,
 }
 
-/// `reason user_unknown, host_unknown` in a guard.
+/// `reason user_unknown, host_unknown` in a guard (or `script …`, or `allowed`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuardTest {
+    /// The script of `if script …`.
+    pub script: Option<ScriptSrc>,
     /// What is tested.
     pub key: Word,
     /// The values accepted.

@@ -127,7 +127,12 @@ fn rule(cx: &Ctx, p: &P) -> Res<RuleDecl> {
     let cond = next(cx, &when_p, &mut kids(&when_p).skip(1))?;
     let when = expr(cx, &cond)?;
     let then_p = next(cx, p, &mut it)?;
-    let then = outcome(cx, &next(cx, &then_p, &mut kids(&then_p).skip(1))?)?;
+    let then_body = next(cx, &then_p, &mut kids(&then_p).skip(1))?;
+    let then = if then_body.as_rule() == R::script_outcome {
+        Then::Script(script_src(cx, &next(cx, &then_body, &mut kids(&then_body).skip(1))?)?)
+    } else {
+        Then::Fixed(outcome(cx, &then_body)?)
+    };
     let mut provenance = Vec::new();
     let mut examples = Vec::new();
     for extra in it {
@@ -271,8 +276,22 @@ fn test(cx: &Ctx, p: &P) -> Res<Test> {
         R::mx_test => Test::Mx(hosts(cx, p)?),
         R::domain_test => Test::Domain(hosts(cx, p)?),
         R::flag_test => Test::Flag(cx.word(&next(cx, p, &mut kids(p).skip(1))?)),
+        R::script_test => Test::Script(script_src(cx, &next(cx, p, &mut kids(p).skip(1))?)?),
+        R::call_test => Test::Call(cx.word(&next(cx, p, &mut kids(p).skip(1))?)),
         _ => return Err(cx.bug(p, "unexpected test")),
     })
+}
+
+/// A script literal: `"""…"""` as written, or `"…"` with escapes resolved.
+fn script_src(cx: &Ctx, p: &P) -> Res<ScriptSrc> {
+    let lit = next(cx, p, &mut kids(p))?;
+    let span = cx.span(&lit);
+    if lit.as_rule() == R::triple_string {
+        let code = kids(&lit).next().map(|i| i.as_str().to_string()).unwrap_or_default();
+        return Ok(ScriptSrc { code, triple: true, span, body_start: Skip(span.start + 3) });
+    }
+    let w = string(cx, &lit)?;
+    Ok(ScriptSrc { code: w.node, triple: false, span, body_start: Skip(span.start + 1) })
 }
 
 /// A string's value with escapes resolved; the span is the whole literal,
@@ -449,8 +468,20 @@ fn transition(cx: &Ctx, p: &P) -> Res<TransitionDecl> {
             R::guard => {
                 for g in kids(&k).filter(|g| g.as_rule() == R::guard_test) {
                     let mut gi = kids(&g);
-                    let key = cx.word(&next(cx, &g, &mut gi)?);
-                    guards.push(GuardTest { key, values: gi.map(|v| cx.word(&v)).collect(), span: cx.span(&g) });
+                    let first = next(cx, &g, &mut gi)?;
+                    if first.as_rule() == R::guard_script {
+                        let src = script_src(cx, &next(cx, &first, &mut kids(&first).skip(1))?)?;
+                        let key = Spanned::new("script".to_string(), cx.span(&first));
+                        guards.push(GuardTest { script: Some(src), key, values: Vec::new(), span: cx.span(&g) });
+                        continue;
+                    }
+                    let key = cx.word(&first);
+                    guards.push(GuardTest {
+                        script: None,
+                        key,
+                        values: gi.map(|v| cx.word(&v)).collect(),
+                        span: cx.span(&g),
+                    });
                 }
             }
             R::change => {

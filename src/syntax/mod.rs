@@ -20,9 +20,14 @@ pub const MAX_NESTING: usize = 64;
 /// The largest policy file, in bytes.
 pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 
-#[derive(pest_derive::Parser)]
-#[grammar = "grammar/rebound.pest"]
-struct RawParser;
+/// pest's generated parser and `Rule`, kept private to `syntax/`.
+mod grammar {
+    #[derive(pest_derive::Parser)]
+    #[grammar = "grammar/rebound.pest"]
+    pub(super) struct RawParser;
+}
+
+use grammar::{RawParser, Rule};
 
 /// Parses one file.
 pub fn parse(file: FileId, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
@@ -54,6 +59,16 @@ fn prescan(file: FileId, text: &str) -> Option<Diagnostic> {
     while let Some(&b) = bytes.get(i) {
         match b {
             b'#' => i = line_end(bytes, i),
+            b'"' if bytes.get(i..i + 3) == Some(b"\"\"\"") => match find_triple(bytes, i + 3) {
+                Some(end) => i = end + 2,
+                None => {
+                    return Some(
+                        Diagnostic::error(codes::UNTERMINATED, Span::new(file, i..i + 3), "this script is not closed")
+                            .with_label("script starts here")
+                            .with_help("end it with `\"\"\"`"),
+                    );
+                }
+            },
             b'"' | b'/' => match closing(bytes, i) {
                 Some(end) => i = end,
                 None => return Some(unterminated(file, text, i)),
@@ -82,6 +97,11 @@ fn prescan(file: FileId, text: &str) -> Option<Diagnostic> {
 
 fn line_end(bytes: &[u8], from: usize) -> usize {
     bytes[from..].iter().position(|&b| b == b'\n' || b == b'\r').map_or(bytes.len(), |p| from + p)
+}
+
+/// The index of the `"""` closing a script that starts at `from`.
+fn find_triple(bytes: &[u8], from: usize) -> Option<usize> {
+    (from..bytes.len().saturating_sub(2)).find(|&i| bytes.get(i..i + 3) == Some(b"\"\"\""))
 }
 
 /// The index of the delimiter closing the one at `open`, on the same line.
@@ -252,13 +272,18 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::kw_text
         | Rule::kw_phase
         | Rule::kw_domain
-        | Rule::kw_flag => "a test",
+        | Rule::kw_flag
+        | Rule::kw_script
+        | Rule::kw_call
+        | Rule::script_test
+        | Rule::call_test => "a test",
         Rule::class_name => "a class (`hard`, `soft`, `block`, `defer`, `ignore`)",
         Rule::outcome_body => "an outcome",
         Rule::reason_ref => "a reason",
         Rule::scope_ref => "a scope (`recipient`, `sender_ip`, …)",
         Rule::name => "a name",
         Rule::string | Rule::string_inner => "a quoted string",
+        Rule::script_src | Rule::triple_string => "a script (`\"…\"` or `\"\"\"…\"\"\"`)",
         Rule::regex | Rule::regex_inner => "a regular expression between slashes",
         Rule::code_token | Rule::code_list => "a reply code (`550`, `55x`, `550..554`)",
         Rule::status_token | Rule::status_list => "a status code (`5.1.1`, `5.7.*`, `x.7.26`)",
@@ -276,7 +301,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
 }
 
 /// Keeps pest's `Rule` private but lets the builder name it.
-pub(crate) use Rule as PestRule;
+pub(crate) use grammar::Rule as PestRule;
 
 #[cfg(test)]
 mod tests {
