@@ -14,6 +14,12 @@
 //! - [`fmt`] prints a file in canonical layout.
 //! - [`load`] reads policies from directories, files, or the shipped policy
 //!   embedded in the binary.
+//! - [`eval`] classifies events; [`lifecycle`] runs contacts through their
+//!   states into a [`store`]; [`reload`] keeps a live policy; [`serve`] is
+//!   the HTTP service.
+//! - [`script`] runs rhai scripts from policies in one hardened, bounded
+//!   engine, and the host's predicates; [`Engine`] ([`embed`]) is the entry
+//!   point for programs that embed Rebound (see `docs/embedding.md`).
 //!
 //! ```
 //! let compiled = rebound::compile_str("example.rebound", r#"

@@ -3,6 +3,7 @@
 mod check;
 mod cli;
 mod corpus;
+mod docs;
 mod dryrun;
 mod explain;
 mod fmt;

@@ -267,3 +267,32 @@ fn rules_without_scripts_build_no_engine() {
     let policy = rebound::load::compile_shipped().policy.unwrap();
     assert!(policy.runtime().is_none(), "the shipped policy pays nothing for scripts");
 }
+
+#[test]
+fn script_errors_are_counted_across_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.rebound");
+    let policy = |extra: &str| {
+        format!(
+            "rule broken {{ when script \"ctx.code / 0 == 1\" then block blocked }}\nrule rest {{ when code 5xx then soft on_hold{extra} }}\n"
+        )
+    };
+    std::fs::write(&file, policy("")).unwrap();
+    let live = Engine::new().live(dir.path()).unwrap();
+    let e = Event::bounce("a@example.org", Some(550), None, "x");
+    assert_eq!(live.current().policy.classify(&e).rule, Some("rest"));
+    assert_eq!(live.script_errors(), 1);
+    std::fs::write(&file, policy(" scope recipient")).unwrap();
+    assert!(live.reload().ok);
+    assert_eq!(live.script_errors(), 1, "the old policy's errors are kept after the swap");
+    live.current().policy.classify(&e);
+    assert_eq!(live.script_errors(), 2);
+}
+
+#[test]
+fn what_embedders_share_across_threads_is_send_and_sync() {
+    fn shared<T: Send + Sync>() {}
+    shared::<rebound::Policy>();
+    shared::<rebound::reload::LivePolicy>();
+    shared::<Engine>();
+}

@@ -146,6 +146,7 @@ fn classify_events_contacts_policy_metrics() {
     assert!(body.contains("rebound_transitions_total{transition=\"hard_bounce\"}"), "{body}");
     assert!(body.contains("rebound_http_request_duration_seconds_bucket{route=\"/v1/classify\""), "{body}");
     assert!(body.contains("rebound_reload_failures_total 0"));
+    assert!(body.contains("rebound_script_errors_total 0"), "the shipped policy has no script");
 }
 
 fn rebound_root() -> std::path::PathBuf {

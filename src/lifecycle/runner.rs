@@ -8,6 +8,36 @@
 //! batch in one transaction — and only then hand the records out. So an
 //! event reported as processed is durable, and re-running the same input
 //! after a crash reaches the same final state.
+//!
+//! ```
+//! use rebound::lifecycle::runner::Runner;
+//! use rebound::store::{Filter, MemoryStore, Store};
+//!
+//! let policy = rebound::load::compile_shipped().policy.expect("the shipped policy compiles");
+//! let events = r#"{"id":"e1","recipient":"pat@gmail.com","code":550,"status":"5.1.1","text":"The email account that you tried to reach does not exist.","mx":"gmail-smtp-in.l.google.com"}
+//! not json
+//! "#;
+//! let mut store = MemoryStore::new();
+//! let mut runner = Runner::new(&policy, &mut store).expect("the shipped policy has a lifecycle");
+//! let mut moved = Vec::new();
+//! let mut bad = Vec::new();
+//! let summary = runner.run(
+//!     events.as_bytes(),
+//!     |outcomes| {
+//!         moved.extend(outcomes.iter().map(|o| (o.address.clone(), o.record.to.0.clone())));
+//!         Ok(())
+//!     },
+//!     |line, why| {
+//!         bad.push((line, why.to_string()));
+//!         Ok(())
+//!     },
+//! )?;
+//! assert_eq!(moved, [("pat@gmail.com".to_string(), "error".to_string())]);
+//! assert_eq!((summary.events, summary.bad, bad[0].0), (2, 1, 2));
+//! let in_error = store.list(&Filter { delivery: Some("error".into()), ..Filter::default() })?;
+//! assert_eq!(in_error[0].address, "pat@gmail.com");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::HashMap;
 use std::io::BufRead;

@@ -12,6 +12,32 @@
 //! strategies, renames and deletions) and from SIGHUP
 //! ([`LivePolicy::reload_on_sighup`]). Every attempt is announced to
 //! [`LivePolicy::subscribe`]rs as a [`ReloadEvent`]. Nothing here prints.
+//!
+//! ```
+//! use rebound::event::Event;
+//! use rebound::reload::LivePolicy;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let file = dir.path().join("policy.rebound");
+//! std::fs::write(&file, "rule full { when status 5.2.2 then soft mailbox_full }")?;
+//! let live = LivePolicy::open(dir.path()).map_err(|c| format!("{:?}", c.diagnostics))?;
+//! let _watching = live.watch()?; // rebuild on every save; drop to stop
+//! let reloads = live.subscribe();
+//!
+//! // A broken edit is refused: the old policy keeps serving.
+//! std::fs::write(&file, "rule full { when status 5.2.2 then soft mailbox_ful }")?;
+//! let refused = live.reload();
+//! assert!(!refused.ok);
+//! assert_eq!(refused.diagnostics[0].code, "rebound::check::unknown_reason");
+//!
+//! // The fix is swapped in; every attempt was announced to subscribers.
+//! std::fs::write(&file, "rule full { when status 5.2.2 then defer mailbox_full scope recipient }")?;
+//! assert!(live.reload().ok);
+//! let event = Event::bounce("a@example.org", Some(552), Some("5.2.2"), "Mailbox full");
+//! assert_eq!(live.current().policy.classify(&event).class, rebound::Class::Defer);
+//! assert!(reloads.try_iter().any(|e| !e.ok));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,6 +122,8 @@ struct Inner {
     last_files: Mutex<Fingerprint>,
     reloads: AtomicU64,
     failures: AtomicU64,
+    /// Script errors of the policies swapped out (each policy counts its own).
+    retired_script_errors: AtomicU64,
 }
 
 /// A policy that can be replaced while it serves.
@@ -155,6 +183,7 @@ impl LivePolicy {
                 last_files: Mutex::new(files),
                 reloads: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
+                retired_script_errors: AtomicU64::new(0),
             }),
         })
     }
@@ -179,6 +208,12 @@ impl LivePolicy {
     /// Successful reloads (that changed the policy) and failed ones so far.
     pub fn counts(&self) -> (u64, u64) {
         (self.inner.reloads.load(Ordering::Relaxed), self.inner.failures.load(Ordering::Relaxed))
+    }
+
+    /// Script errors (a limit crossed, an error raised, an invalid outcome)
+    /// since this live policy started, across reloads.
+    pub fn script_errors(&self) -> u64 {
+        self.inner.retired_script_errors.load(Ordering::Relaxed) + self.current().policy.script_errors()
     }
 
     /// A stream of every reload attempt from now on.
@@ -219,6 +254,8 @@ impl LivePolicy {
                 }
                 let loaded = if version != previous {
                     self.inner.reloads.fetch_add(1, Ordering::Relaxed);
+                    let retired = self.current().policy.script_errors();
+                    self.inner.retired_script_errors.fetch_add(retired, Ordering::Relaxed);
                     Arc::new(Loaded { policy, loaded_at: now() })
                 } else {
                     self.current()

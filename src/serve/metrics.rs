@@ -67,8 +67,9 @@ impl Metrics {
         }
     }
 
-    /// The exposition text; `reloads` and `failures` come from the live policy.
-    pub fn render(&self, version: &str, reloads: u64, failures: u64) -> String {
+    /// The exposition text; `reloads`, `failures` and `script_errors` come
+    /// from the live policy.
+    pub fn render(&self, version: &str, reloads: u64, failures: u64, script_errors: u64) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "# HELP rebound_verdicts_total Verdicts given, by class, reason and receiver.");
         let _ = writeln!(s, "# TYPE rebound_verdicts_total counter");
@@ -99,6 +100,12 @@ impl Metrics {
         );
         let _ = writeln!(s, "# TYPE rebound_reload_failures_total counter");
         let _ = writeln!(s, "rebound_reload_failures_total {failures}");
+        let _ = writeln!(
+            s,
+            "# HELP rebound_script_errors_total Script runs that failed (a limit crossed, an error, an invalid outcome); the rule did not match."
+        );
+        let _ = writeln!(s, "# TYPE rebound_script_errors_total counter");
+        let _ = writeln!(s, "rebound_script_errors_total {script_errors}");
         let _ = writeln!(s, "# HELP rebound_policy_info The policy version serving.");
         let _ = writeln!(s, "# TYPE rebound_policy_info gauge");
         let _ = writeln!(s, "rebound_policy_info{{version=\"{}\"}} 1", label(version));

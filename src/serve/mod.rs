@@ -113,7 +113,7 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
 async fn metrics_text(State(state): State<Shared>) -> Response {
     let (reloads, failures) = state.live.counts();
     let version = state.live.current().policy.version().to_string();
-    let body = state.metrics.render(&version, reloads, failures);
+    let body = state.metrics.render(&version, reloads, failures, state.live.script_errors());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
