@@ -163,11 +163,12 @@ impl Policy {
             };
             self.index.find_literals(&r.folded, &mut scratch.found);
             let levels = receiver.into_iter().chain(std::iter::once(self.receivers.len()));
+            let Scratch { found, candidates } = scratch;
+            let cx = EvalCtx::new(self, r, found, event, receiver);
             for level in levels {
-                self.index.candidates(level, r.code, r.status, &scratch.found, &mut scratch.candidates);
+                self.index.candidates(level, r.code, r.status, found, candidates);
                 let rules = self.level_rules(level);
-                let cx = EvalCtx::new(self, r, &scratch.found, event, receiver);
-                for &i in &scratch.candidates {
+                for &i in candidates.iter() {
                     let Some(rule) = rules.get(i as usize) else { continue };
                     if eval(&rule.cond, &cx)
                         && let Some(v) = self.rule_verdict(rule, &cx, Decider::Rule(level, i as usize))
