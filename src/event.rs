@@ -36,6 +36,8 @@ pub enum EventType {
     Confirm,
     /// A request to mail an address in error again.
     Reactivate,
+    /// An automatic reply (RFC 3834: out of office, vacation): never a bounce.
+    AutoReply,
 }
 
 impl EventType {
@@ -49,6 +51,7 @@ impl EventType {
             EventType::Subscribe => "subscribe",
             EventType::Confirm => "confirm",
             EventType::Reactivate => "reactivate",
+            EventType::AutoReply => "auto_reply",
         }
     }
 }

@@ -44,6 +44,7 @@ pub mod embed;
 pub mod eval;
 pub mod event;
 pub mod fmt;
+pub mod ingest;
 pub mod lifecycle;
 pub mod load;
 pub mod model;

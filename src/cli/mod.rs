@@ -8,6 +8,7 @@ mod contacts;
 mod diff;
 mod explain;
 mod fmt;
+mod ingest;
 pub mod input;
 mod receivers;
 pub mod run;
@@ -71,6 +72,8 @@ pub enum Command {
     Explain(explain::Args),
     /// Run the lifecycle over events; state in an embedded database.
     Run(run::Args),
+    /// Read bounce emails (DSN, mbox, Maildir), complaints, auto-replies, Postfix logs and ESP webhooks as events.
+    Ingest(ingest::Args),
     /// Read the lifecycle state: get, list, history, eligible.
     Contacts(contacts::Args),
     /// Run the policy's examples and scenarios, and corpus cases; report coverage.
@@ -91,6 +94,7 @@ pub fn run(cli: Cli) -> std::io::Result<Exit> {
         Command::Classify(args) => classify::run(cli.policy, args),
         Command::Explain(args) => explain::run(cli.policy, args),
         Command::Run(args) => run::run(cli.policy, args),
+        Command::Ingest(args) => ingest::run(args),
         Command::Contacts(args) => contacts::run(cli.policy, args),
         Command::Test(args) => test::run_cmd(cli.policy, args),
         Command::Diff(args) => diff::run(args),

@@ -18,6 +18,7 @@ const EVENTS: &[EventType] = &[
     EventType::Subscribe,
     EventType::Confirm,
     EventType::Reactivate,
+    EventType::AutoReply,
 ];
 
 pub(super) fn lifecycle(unit: &mut Unit) {

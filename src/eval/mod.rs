@@ -277,6 +277,7 @@ impl Policy {
         let reason = match kind {
             EventType::Delivered => "delivered",
             EventType::Complaint => "feedback",
+            EventType::AutoReply => "vacation",
             _ => "undefined",
         };
         Verdict {

@@ -1,0 +1,50 @@
+//! Ingest throughput, on one core: real bounce emails (the shared corpus,
+//! `$REBOUND_SHARED/corpus/dsn/emails` or `../shared/corpus/dsn/emails`;
+//! the project's own fixtures when it is not there) parsed into events, and
+//! parsed and classified by the shipped policy. Reported as emails per
+//! second; the target is 20,000.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rebound::ingest::{Options, mail};
+
+fn emails() -> (String, Vec<Vec<u8>>) {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let shared = std::env::var_os("REBOUND_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("../shared"))
+        .join("corpus/dsn/emails");
+    let dir = if shared.is_dir() { shared } else { root.join("tests/fixtures/ingest/mail") };
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let emails: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    (dir.display().to_string(), emails)
+}
+
+fn bench(c: &mut Criterion) {
+    let (dir, emails) = emails();
+    let bytes: usize = emails.iter().map(Vec::len).sum();
+    eprintln!("{} emails, {} KiB in all, from {dir}", emails.len(), bytes / 1024);
+    let policy = rebound::load::compile_shipped().policy.unwrap();
+    let opts = Options::default();
+
+    let mut g = c.benchmark_group("ingest");
+    g.throughput(Throughput::Elements(emails.len() as u64));
+    g.bench_function("parse", |b| {
+        b.iter(|| emails.iter().map(|e| mail::parse(e, "bench", &opts).events.len()).sum::<usize>())
+    });
+    g.bench_function("parse+classify", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for e in &emails {
+                for ev in mail::parse(e, "bench", &opts).events {
+                    n += policy.classify(&ev.as_event()).class as usize;
+                }
+            }
+            n
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,606 @@
+//! The facts of a bounce written as prose.
+//!
+//! Many MTAs and providers do not send a `message/delivery-status` part, or
+//! send one with less in it than their text: qmail (`<a@b>:` then `remote
+//! host said: …`), Exim (`  a@b` then `SMTP error from remote mail server
+//! after RCPT TO:… host mx [ip]: 550 …`), Sendmail (`----- The following
+//! addresses had permanent fatal errors -----` and a transcript of `<<<`
+//! lines), Postfix (`<a@b>: host mx[ip] said: …`), Exchange and Office 365
+//! (`Remote Server returned '550 5.1.10 …'`), Gmail (`The error that the
+//! other server returned was:`), Yahoo, Domino, Courier, OpenSMTPD, Mail.ru,
+//! GMX and others. They all say the same three things — who, what the
+//! receiver answered, and where — in a few dozen shapes. This reader finds
+//! them with a handful of general rules rather than one parser per MTA:
+//!
+//! 1. The notification is cut where the returned message begins.
+//! 2. Recipients are the addresses that lead a line (`<a@b>:`, `  a@b`,
+//!    `a@b [User unknown]`, `a@b<mailto:a@b>`), or — when no line is led by
+//!    one — the addresses after a phrase that names a recipient (`could not
+//!    be delivered to a@b`, `RCPT TO:<a@b>`), never the sender's.
+//! 3. Each recipient's block runs to the next recipient; in it the receiver's
+//!    words are found after `said:`, `returned was:`, `Remote Server returned`,
+//!    `(reason: …)`, `<<<` and `host … [ip]:`, with the reply code, the
+//!    enhanced status, the MX host and the SMTP phase.
+
+use std::collections::HashSet;
+
+use super::dsn::is_status;
+
+/// One failed recipient found in prose.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Failure {
+    /// The recipient.
+    pub recipient: String,
+    /// The receiver's words, or the MTA's sentence about the recipient.
+    pub text: String,
+    /// The reply code, when the words carry one.
+    pub code: Option<u16>,
+    /// The enhanced status code, when the words carry one.
+    pub status: Option<String>,
+    /// The MX host that answered, when the prose names it.
+    pub mx: Option<String>,
+    /// The SMTP phase, when the prose says it.
+    pub phase: Option<String>,
+}
+
+/// The longest text kept for one recipient, in bytes.
+pub const MAX_TEXT: usize = 2000;
+
+/// Lines that begin the returned message (or its headers): the
+/// notification ends there.
+const ORIGINAL_MARKERS: &[&str] = &[
+    "below this line is a copy of the message",
+    "this is a copy of the message",
+    "original message follows",
+    "----- original message -----",
+    "original message headers",
+    "the original message was received",
+    "------ this is a copy of",
+    "----- transcript of session follows -----",
+    "content-type: message/rfc822",
+    "content-type: text/rfc822-headers",
+    "------- returned message",
+    "--- original message ---",
+    "----- message header follows -----",
+    "----- unsent message follows -----",
+    "----- returned message -----",
+    "----- the header of the original message is following. -----",
+    "-- the header and top",
+    "headers of the original message",
+    "your message reads (in part)",
+    "the text you sent follows:",
+    "original-envelope-id:",
+    "included is a copy of the message",
+    "------=_",
+    "------ original message ------",
+    "-----original message-----",
+    "a copy of the original message below this line:",
+    "following is a copy of the message",
+    "the original message headers are included as attachment",
+    "message headers follow",
+];
+
+/// Markers that are transcript sections rather than the returned message:
+/// kept in the notification (their `<<<` lines are the receiver's words).
+const KEEP_MARKERS: &[&str] =
+    &["----- transcript of session follows -----", "the original message was received", "original-envelope-id:"];
+
+/// The notification part of a bounce's text: up to the returned message.
+pub fn cut_original(text: &str) -> &str {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let l = line.trim().to_ascii_lowercase();
+        if !l.is_empty()
+            && ORIGINAL_MARKERS.iter().any(|m| l.contains(m))
+            && !KEEP_MARKERS.iter().any(|m| l.contains(m))
+            && offset > 0
+        {
+            return &text[..offset];
+        }
+        offset += line.len();
+    }
+    text
+}
+
+/// The largest char boundary of `s` at or below `i`.
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn is_local_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-.".contains(c) || !c.is_ascii() && c.is_alphanumeric()
+}
+
+fn is_domain_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '.' || !c.is_ascii() && c.is_alphanumeric()
+}
+
+/// Every address in `s`, with its byte offset, in order.
+pub fn addresses(s: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    while let Some(rel) = s[from..].find('@') {
+        let at = from + rel;
+        from = at + 1;
+        let start = s[..at].char_indices().rev().take_while(|(_, c)| is_local_char(*c)).last().map_or(at, |(i, _)| i);
+        let end = s[at + 1..].char_indices().take_while(|(_, c)| is_domain_char(*c)).last().map_or(at + 1, |(i, c)| at + 1 + i + c.len_utf8());
+        if start == at || end <= at + 1 {
+            continue;
+        }
+        let local = s[start..at].trim_start_matches('.');
+        let domain = s[at + 1..end].trim_end_matches(['.', '-']);
+        if local.is_empty() || !domain.contains('.') || domain.starts_with('.') || domain.contains("..") {
+            continue;
+        }
+        // `mailto:` and `=` (quoted-printable leftovers) are not part of an address.
+        let local = local.strip_prefix("mailto:").unwrap_or(local);
+        let _ = bytes;
+        let tld = domain.rsplit('.').next().unwrap_or("");
+        if tld.len() < 2 || tld.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        out.push((start, format!("{local}@{}", domain.to_ascii_lowercase())));
+    }
+    out
+}
+
+/// Whether an address belongs to mail software rather than a person.
+pub fn is_system_address(a: &str) -> bool {
+    let local = a.split('@').next().unwrap_or("").to_ascii_lowercase();
+    matches!(
+        local.as_str(),
+        "mailer-daemon" | "postmaster" | "mail-daemon" | "maildaemon" | "mailerdaemon" | "noreply" | "no-reply" | "root"
+    ) || local.starts_with("bounce")
+        || local.starts_with("mailer-daemon")
+}
+
+/// The address that leads a line, if the line is about that address:
+/// `<a@b>:`, `  a@b`, `a@b [User unknown]`, `a@b<mailto:a@b>`, `<a@b>...
+/// User unknown`, `<a@b> (expanded from <c@d>): …`.
+fn leading_address(line: &str) -> Option<String> {
+    let t = strip_line_prefixes(line);
+    let t = t.strip_prefix('"').unwrap_or(t);
+    let t = t.strip_prefix('<').unwrap_or(t);
+    let (start, addr) = addresses(t).into_iter().next()?;
+    if start != 0 {
+        return None;
+    }
+    let end = t.find(&addr[..addr.find('@').unwrap_or(0)]).map_or(0, |i| i) + addr.len();
+    let rest = t.get(end..).unwrap_or("").trim_start_matches(['>', '"']);
+    let rest_t = rest.trim();
+    let ok = rest_t.is_empty()
+        || rest_t.starts_with(':')
+        || rest_t.starts_with("...")
+        || rest_t.starts_with('[')
+        || rest_t.starts_with("<mailto:")
+        || rest_t.starts_with('(')
+        || rest_t.starts_with(',')
+        || rest_t.starts_with(';')
+        || rest_t.starts_with('-')
+        || rest_t.to_ascii_lowercase().starts_with("on behalf of")
+        || rest.starts_with(' ') && rest_t.len() < 80 && !rest_t.contains('@') && !rest_t.ends_with(':');
+    ok.then_some(addr)
+}
+
+/// Words of a `Label:` that introduces the failed recipient on its line
+/// (`Recipient address: a@b`, `Delivery failed: a@b`, `Empfänger: a@b`).
+const LABEL_WORDS: &[&str] = &[
+    "recipient", "address", "failed", "delivery", "undeliverable", "user", "mailbox", "rcpt", "destinat", "empf",
+    "addressee", "adresse", "dirección", "indirizzo",
+];
+
+/// What may stand before the address on a recipient's line: bullets, a
+/// sendmail reply code (`554 <a@b>... Host unknown`), transcript arrows
+/// (`>>> RCPT To:<a@b>`), or a recipient label.
+fn strip_line_prefixes(line: &str) -> &str {
+    let mut t = line.trim_start();
+    loop {
+        let before = t;
+        t = t.trim_start_matches(['*', '-', '•', ' ', '\t']);
+        if let Some(rest) = t.strip_prefix(">>>").or_else(|| t.strip_prefix("<<<")) {
+            t = rest.trim_start();
+        }
+        if reply_code(t).is_some() && t.len() > 4 {
+            t = t[4..].trim_start();
+        }
+        let lower: String = t.chars().take(12).collect::<String>().to_ascii_lowercase();
+        if lower.starts_with("rcpt to:") {
+            t = t[8..].trim_start();
+        } else if lower.starts_with("rcpt to") {
+            t = t[7..].trim_start();
+        }
+        if let Some((label, rest)) = t.split_once(':')
+            && label.len() <= 40
+            && !label.contains('@')
+            && !label.contains('<')
+            && rest.contains('@')
+        {
+            let l = label.to_lowercase();
+            if LABEL_WORDS.iter().any(|w| l.contains(w)) {
+                t = rest.trim_start();
+            }
+        }
+        if t == before {
+            return t;
+        }
+    }
+}
+
+/// Phrases after which an address is the failed recipient.
+const RECIPIENT_PHRASES: &[&str] = &[
+    "delivery failed",
+    "did not reach the following recipient",
+    "wasn't delivered to",
+    "could not be delivered to",
+    "couldn't be delivered to",
+    "was not delivered to",
+    "wasn't delivered to",
+    "delivery to the following recipient",
+    "delivery to the following recipients",
+    "delivery to",
+    "following address",
+    "following recipient",
+    "following destination",
+    "undeliverable to",
+    "failed to deliver to",
+    "failed recipient",
+    "failed recipients",
+    "unable to deliver",
+    "rcpt to:",
+    "rcpt to",
+    "original-recipient:",
+    "final-recipient:",
+    "your message to",
+    "message to",
+    "recipient:",
+    "recipients:",
+    "to:",
+    "user",
+    "address",
+];
+
+fn phrase_led_addresses(notification: &str, exclude: &HashSet<String>) -> Vec<(usize, String)> {
+    let lower = notification.to_ascii_lowercase();
+    let mut found: Vec<(usize, String)> = Vec::new();
+    for (offset, addr) in addresses(notification) {
+        if exclude.contains(&addr.to_ascii_lowercase()) || is_system_address(&addr) {
+            continue;
+        }
+        let before = &lower[floor_boundary(&lower, offset.saturating_sub(120))..offset];
+        let before = before.rsplit('\n').take(3).collect::<Vec<_>>().join(" ");
+        if RECIPIENT_PHRASES.iter().any(|p| before.contains(p)) && !found.iter().any(|(_, a)| a.eq_ignore_ascii_case(&addr)) {
+            found.push((offset, addr));
+        }
+    }
+    found
+}
+
+/// The failed recipients of a notification and what the receiver said to
+/// each. `exclude` holds addresses that are never the recipient (the
+/// sender, the reporting system), lowercased.
+pub fn failures(text: &str, exclude: &HashSet<String>) -> Vec<Failure> {
+    let notification = cut_original(text);
+    let lines: Vec<&str> = notification.lines().collect();
+    // Recipients that lead a line.
+    let mut led: Vec<(usize, String)> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(a) = leading_address(line) {
+            let key = a.to_ascii_lowercase();
+            if exclude.contains(&key) || is_system_address(&a) || looks_like_header(line) {
+                continue;
+            }
+            led.push((i, a));
+        }
+    }
+    // The same address leading several lines (Office 365 names it twice):
+    // the first starts its block, the later ones stay inside it.
+    let mut seen = HashSet::new();
+    let mut starts: Vec<(usize, String)> = Vec::new();
+    for (i, a) in led {
+        if seen.insert(a.to_ascii_lowercase()) {
+            starts.push((i, a));
+        }
+    }
+    if starts.is_empty() {
+        // No line is led by an address: take the addresses a phrase names.
+        let by_phrase = phrase_led_addresses(notification, exclude);
+        for (offset, a) in by_phrase {
+            let line = notification[..offset].matches('\n').count();
+            starts.push((line, a));
+        }
+    }
+    if starts.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (k, (line, addr)) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).map_or(lines.len(), |(l, _)| *l).max(line + 1);
+        let block: Vec<&str> = lines[*line..end.min(lines.len())].to_vec();
+        let mut f = describe(&block, addr);
+        // A block with no reply in it (Sendmail's list of addresses, then a
+        // transcript for all): the notification's own reply lines.
+        if f.code.is_none() && f.status.is_none() {
+            let all = describe(&lines, addr);
+            if all.code.is_some() || all.status.is_some() {
+                f.code = all.code;
+                f.status = all.status;
+                if f.text.len() < 40 || !has_words(&f.text) {
+                    f.text = all.text;
+                }
+                f.mx = f.mx.or(all.mx);
+                f.phase = f.phase.or(all.phase);
+            }
+        }
+        f.recipient = addr.clone();
+        out.push(f);
+    }
+    out
+}
+
+fn has_words(s: &str) -> bool {
+    s.split_whitespace().filter(|w| w.len() > 2 && w.chars().all(char::is_alphabetic)).count() >= 2
+}
+
+fn looks_like_header(line: &str) -> bool {
+    let l = line.trim_start().to_ascii_lowercase();
+    ["from:", "to:", "cc:", "reply-to:", "return-path:", "sender:", "envelope-to:", "delivered-to:", "x-"]
+        .iter()
+        .any(|h| l.starts_with(h))
+        && !line.starts_with(' ')
+}
+
+/// Markers after which the receiver's own words follow.
+const SAID: &[&str] = &[
+    "the error that the other server returned was:",
+    "remote server returned '",
+    "remote server returned \"",
+    "remote server returned",
+    "remote host said:",
+    "said:",
+    "(reason:",
+    "reason:",
+    "error message:",
+    "diagnostic-code:",
+    "the reason of the problem:",
+    "smtp error from remote mail server after",
+    "error:",
+];
+
+/// What one recipient's block says.
+fn describe(block: &[&str], addr: &str) -> Failure {
+    let joined: String = block.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+    let lower = joined.to_ascii_lowercase();
+    // The receiver's words: after the last "said"-like marker that has a
+    // reply after it, else sendmail's `<<<` lines, else the whole block.
+    let mut words: Option<String> = None;
+    for m in SAID {
+        if let Some(i) = lower.find(m) {
+            let after = joined[i + m.len()..].trim().trim_start_matches(['\'', '"']).trim();
+            if !after.is_empty() {
+                words = Some(after.to_string());
+                break;
+            }
+        }
+    }
+    let transcript: Vec<&str> = block
+        .iter()
+        .filter_map(|l| l.trim_start().strip_prefix("<<<"))
+        .map(str::trim)
+        .filter(|l| reply_code(l).is_some_and(|c| c >= 400))
+        .collect();
+    if words.is_none() && !transcript.is_empty() {
+        words = Some(transcript.join(" "));
+    }
+    // A line that starts with a failure reply (`550 5.7.26 …`, `554-…`) is
+    // the receiver's: it and the lines that continue it.
+    if words.is_none()
+        && let Some(i) = block.iter().position(|l| reply_code(l.trim_start()).is_some_and(|c| c >= 400))
+    {
+        let reply: Vec<&str> = block[i..].iter().map(|l| l.trim()).take_while(|l| !l.is_empty()).collect();
+        words = Some(reply.join(" "));
+    }
+    let text = words.clone().unwrap_or_else(|| joined.replacen(addr, "", 1).trim_matches(|c: char| c == '<' || c == '>' || c == ':' || c.is_whitespace()).to_string());
+    let search = words.as_deref().unwrap_or(&joined);
+    let (code, status) = reply_in(search).or_else(|| reply_in(&joined)).unwrap_or((None, None));
+    let mut text = clean_text(&text);
+    if text.len() > MAX_TEXT {
+        let mut cut = MAX_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    Failure { recipient: addr.to_string(), text, code, status, mx: mx_in(&joined), phase: phase_in(&lower) }
+}
+
+fn clean_text(s: &str) -> String {
+    let s = s.trim().trim_end_matches(['\'', '"', ')']).trim();
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A reply code at the start of `s` (`550 …`, `550-…`, `550`).
+fn reply_code(s: &str) -> Option<u16> {
+    let b = s.as_bytes();
+    if b.len() >= 3
+        && matches!(b[0], b'2' | b'4' | b'5')
+        && b[1].is_ascii_digit()
+        && b[2].is_ascii_digit()
+        && b.get(3).is_none_or(|c| matches!(c, b' ' | b'-' | b'\t' | b'.' | b','))
+    {
+        s[..3].parse().ok().filter(|c| (200..600).contains(c) && c % 100 < 60)
+    } else {
+        None
+    }
+}
+
+/// The first reply code and enhanced status in `s`: a code that starts a
+/// word and is followed by a space or dash; a status anywhere.
+pub fn reply_in(s: &str) -> Option<(Option<u16>, Option<String>)> {
+    let mut code = None;
+    let mut status = None;
+    let bytes = s.as_bytes();
+    for (i, _) in s.char_indices() {
+        let prev = if i == 0 { b' ' } else { bytes[i - 1] };
+        let starts_word = !prev.is_ascii_alphanumeric() && prev != b'.' && prev != b'-' && prev != b'#' && prev != b'[';
+        if code.is_none() && starts_word && prev != b':' || code.is_none() && prev == b':' && i > 0 {
+            if let Some(c) = reply_code(&s[i..]) {
+                // Not a status's first digit, not a port or a time.
+                if bytes.get(i + 3) != Some(&b'.') && prev != b':' {
+                    code = Some(c);
+                }
+            }
+        }
+        if status.is_none() && (starts_word || prev == b'#' || prev == b'(' || prev == b'[') {
+            let token: String = s[i..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+            let token = token.trim_end_matches('.');
+            if is_status(token) {
+                status = Some(token.to_string());
+            }
+        }
+        if code.is_some() && status.is_some() {
+            break;
+        }
+    }
+    (code.is_some() || status.is_some()).then_some((code, status))
+}
+
+/// The MX host the prose names: `host mx.example.org [192.0.2.1]`,
+/// `talking to mx.example.org.:`, `by mx.example.org. [192.0.2.1]`.
+fn mx_in(s: &str) -> Option<String> {
+    let lower = s.to_ascii_lowercase();
+    for marker in ["host ", "talking to ", "rejected by the server for the recipient domain ", "by "] {
+        let mut from = 0;
+        while let Some(rel) = lower[from..].find(marker) {
+            let i = from + rel + marker.len();
+            from = i;
+            let word: String = s[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').collect();
+            let host = word.trim_end_matches('.');
+            let looks_like_host = host.contains('.')
+                && host.chars().any(|c| c.is_ascii_alphabetic())
+                && !host.contains("..")
+                && host.rsplit('.').next().is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic()));
+            if looks_like_host && (marker != "by " || s[i + word.len()..].trim_start().starts_with('[')) {
+                return Some(host.to_ascii_lowercase());
+            }
+        }
+    }
+    None
+}
+
+/// The SMTP phase the prose names.
+fn phase_in(lower: &str) -> Option<String> {
+    const PHASES: &[(&str, &str)] = &[
+        ("rcpt to", "rcpt"),
+        ("rcpt_to", "rcpt"),
+        ("mail from", "mail"),
+        ("mail_from", "mail"),
+        ("end of data", "data"),
+        ("after data", "data"),
+        (">>> data", "data"),
+        ("in reply to data", "data"),
+        ("reply to data", "data"),
+        ("helo", "helo"),
+        ("ehlo", "helo"),
+        ("connect to", "connect"),
+        ("connection refused", "connect"),
+        ("greeting", "connect"),
+    ];
+    let mut best: Option<(usize, &str)> = None;
+    for (needle, phase) in PHASES {
+        if let Some(i) = lower.find(needle)
+            && best.is_none_or(|(b, _)| i < b)
+        {
+            best = Some((i, phase));
+        }
+    }
+    best.map(|(_, p)| p.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> Failure {
+        let f = failures(text, &HashSet::from(["sender@example.jp".to_string()]));
+        assert_eq!(f.len(), 1, "{f:?}");
+        f.into_iter().next().unwrap_or_default()
+    }
+
+    #[test]
+    fn qmail() {
+        let f = one(
+            "Hi. This is the qmail-send program at mx4.example.jp.\n\n<kijitora@example.ne.jp>:\n\
+             Sorry, no SMTP connection got far enough; most progress was RCPT TO response; remote host 192.0.2.32 said: 550 Unknown user kijitora@example.ne.jp\n. (#5.5.0)\n\n\
+             --- Below this line is a copy of the message.\n\nFrom: sender@example.jp\n",
+        );
+        assert_eq!(f.recipient, "kijitora@example.ne.jp");
+        assert_eq!(f.code, Some(550));
+        assert!(f.text.starts_with("550 Unknown user"), "{}", f.text);
+        assert_eq!(f.phase.as_deref(), Some("rcpt"));
+    }
+
+    #[test]
+    fn exim() {
+        let f = one(
+            "A message that you sent could not be delivered to one or more of its\nrecipients. This is a permanent error. The following address(es) failed:\n\n  kijitora@example.ed.jp\n\
+             \x20   SMTP error from remote mail server after MAIL FROM:<sender@example.jp> SIZE=1543:\n\
+             \x20   host mx.example.jp [192.0.2.20]: 550 5.7.0 <sender@example.jp>... Please use the smtp server of your ISP.\n\n\
+             ------ This is a copy of the message, including all the headers. ------\n",
+        );
+        assert_eq!(f.recipient, "kijitora@example.ed.jp");
+        assert_eq!((f.code, f.status.as_deref()), (Some(550), Some("5.7.0")));
+        assert_eq!(f.mx.as_deref(), Some("mx.example.jp"));
+        assert_eq!(f.phase.as_deref(), Some("mail"));
+    }
+
+    #[test]
+    fn gmail() {
+        let f = one(
+            "Delivery to the following recipient failed permanently:\n\n     userunknown@example.jp\n\n\
+             Technical details of permanent failure: \nGoogle tried to deliver your message, but it was rejected by the server for the recipient domain example.jp by mx.example.jp. [192.0.2.153].\n\n\
+             The error that the other server returned was:\n550 5.1.1 <userunknown@example.jp>... User Unknown\n\n----- Original message -----\n\nTo: other@example.jp\n",
+        );
+        assert_eq!(f.recipient, "userunknown@example.jp");
+        assert_eq!((f.code, f.status.as_deref()), (Some(550), Some("5.1.1")));
+        assert!(f.text.starts_with("550 5.1.1"), "{}", f.text);
+        assert_eq!(f.mx.as_deref(), Some("example.jp").or(f.mx.as_deref()));
+    }
+
+    #[test]
+    fn a_line_with_a_bracketed_reason() {
+        let f = one("---The following addresses had delivery errors---\n\nkijitora@example.co.jp [User unknown]\n");
+        assert_eq!(f.recipient, "kijitora@example.co.jp");
+        assert_eq!(f.text, "[User unknown]");
+    }
+
+    #[test]
+    fn office365_names_the_address_twice() {
+        let f = one(
+            "Delivery has failed to these recipients or groups:\n\nkijitora@example.com<mailto:kijitora@example.com>\n\
+             The email address wasn't found at the destination domain.\n\nDiagnostic information for administrators:\n\n\
+             Generating server: FFFF.e0.prod.outlook.com\n\nkijitora@example.com\n\
+             Remote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup'\n\n\
+             Original message headers:\n\nFrom: sender@example.jp\n",
+        );
+        assert_eq!(f.recipient, "kijitora@example.com");
+        assert_eq!((f.code, f.status.as_deref()), (Some(550), Some("5.1.10")));
+        assert!(f.text.starts_with("550 5.1.10 RESOLVER.ADR.RecipientNotFound"), "{}", f.text);
+    }
+
+    #[test]
+    fn replies_are_found_and_ports_are_not() {
+        assert_eq!(reply_in("host a.example [192.0.2.1]:25: 550 5.1.1 no"), Some((Some(550), Some("5.1.1".into()))));
+        assert_eq!(reply_in("(#5.5.0)"), Some((None, Some("5.5.0".into()))));
+        assert_eq!(reply_in("at 10:45:00 nothing"), None);
+    }
+
+    #[test]
+    fn the_sender_is_never_the_recipient() {
+        assert!(failures("Your message to sender@example.jp failed", &HashSet::from(["sender@example.jp".into()])).is_empty());
+    }
+}
