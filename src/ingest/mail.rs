@@ -65,6 +65,14 @@ struct Parts<'m> {
 
 /// Reads one email. `origin` names it in events and notes.
 pub fn parse(raw: &[u8], origin: &str, opts: &Options) -> Parsed {
+    parse_at(raw, origin, opts, 0)
+}
+
+/// How deep a bounce may sit inside forwarded bounces before it is not
+/// looked for: a gateway forwards one, nobody nests ten.
+const MAX_NESTING: usize = 2;
+
+fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize) -> Parsed {
     if raw.len() > MAX_INPUT_BYTES {
         return Parsed::note(origin, NoteKind::Error, format!("larger than {} MiB: not read", MAX_INPUT_BYTES >> 20));
     }
@@ -78,7 +86,36 @@ pub fn parse(raw: &[u8], origin: &str, opts: &Options) -> Parsed {
     }
     let parts = collect(&message);
     let ctx = Context::new(&message, &parts, origin, opts);
-    if let Some(p) = complaint(&message, &parts, &ctx) {
+    let p = read_message(&message, &parts, &ctx, opts);
+    // A gateway (InterScan, a relay) that forwards the bounce it got, with
+    // only its own words outside: the attached bounce says what happened.
+    if depth < MAX_NESTING
+        && let Some(inner) = parts.original.filter(|m| is_bounce_message(m))
+        && p.events.iter().all(|e| e.code.is_none() && e.status.is_none())
+    {
+        let nested = parse_at(inner.raw_message(), origin, opts, depth + 1);
+        if nested.events.iter().any(|e| e.code.is_some() || e.status.is_some()) {
+            return nested;
+        }
+    }
+    p
+}
+
+/// Whether an attached message is itself a bounce: a delivery report, or
+/// a notice from a mailer daemon.
+fn is_bounce_message(m: &Message<'_>) -> bool {
+    let report = m.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
+    let from = m.header_raw("From").unwrap_or("").to_ascii_lowercase();
+    report || (from.contains("mailer-daemon") && bounce_subject(&m.subject().unwrap_or("").to_ascii_lowercase()))
+}
+
+/// What one parsed email is and the events it gives.
+fn read_message(message: &Message<'_>, parts: &Parts<'_>, ctx: &Context<'_>, opts: &Options) -> Parsed {
+    let origin = ctx.origin;
+    if let Some(p) = complaint(message, parts, ctx) {
         return p;
     }
     if !parts.delivery_status.is_empty() {
@@ -463,7 +500,8 @@ fn from_dsn(parts: &Parts<'_>, ctx: &Context<'_>) -> Parsed {
 
 fn events_of_dsn(ds: &DeliveryStatus, parts: &Parts<'_>, ctx: &Context<'_>) -> Parsed {
     // What the prose says about each recipient, to fill in a thin DSN.
-    let prose = prose::failures(&parts.notification, &HashSet::new());
+    let known: HashSet<String> = ds.recipients.iter().filter_map(|r| r.recipient()).map(|a| a.to_ascii_lowercase()).collect();
+    let prose = prose::failures_among(&parts.notification, &HashSet::new(), &known);
     let mut events = Vec::new();
     let mut seen = HashSet::new();
     for r in &ds.recipients {
@@ -490,7 +528,7 @@ fn events_of_dsn(ds: &DeliveryStatus, parts: &Parts<'_>, ctx: &Context<'_>) -> P
             // the quoted answer is the receiver's.
             let diagnostic = diagnostic.map(|d| quoted_reply(d).unwrap_or(d));
             let (code, dstatus) = diagnostic.and_then(prose::reply_in).unwrap_or((None, None));
-            e.status = r.status.clone().or(dstatus);
+            e.status = specific_status(r.status.as_deref(), dstatus);
             e.code = diagnostic.and_then(leading_code).or(code);
             e.text = diagnostic.map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "));
             // A diagnostic without words (`smtp; 550`, or none): the prose's.
@@ -526,6 +564,17 @@ fn quoted_reply(d: &str) -> Option<&str> {
         }
     }
     None
+}
+
+/// The status to report: the DSN's `Status`, unless it is the generic
+/// `X.0.0` and the receiver's own answer names a specific one of the same
+/// class (`Status: 5.0.0` with `550 #5.1.0 Address rejected`).
+fn specific_status(field: Option<&str>, said: Option<String>) -> Option<String> {
+    match (field, said) {
+        (Some(f), Some(s)) if f.ends_with(".0.0") && !s.ends_with(".0.0") && s.as_bytes()[0] == f.as_bytes()[0] => Some(s),
+        (Some(f), _) => Some(f.to_string()),
+        (None, s) => s,
+    }
 }
 
 /// A reply code that starts a diagnostic (`550 5.1.1 …`, `550-…`).

@@ -78,6 +78,8 @@ const ORIGINAL_MARKERS: &[&str] = &[
     "following is a copy of the message",
     "the original message headers are included as attachment",
     "message headers follow",
+    "original message:",
+    "below is a copy of the original message",
 ];
 
 /// Markers that are transcript sections rather than the returned message:
@@ -284,6 +286,13 @@ fn phrase_led_addresses(notification: &str, exclude: &HashSet<String>) -> Vec<(u
 /// each. `exclude` holds addresses that are never the recipient (the
 /// sender, the reporting system), lowercased.
 pub fn failures(text: &str, exclude: &HashSet<String>) -> Vec<Failure> {
+    failures_among(text, exclude, &HashSet::new())
+}
+
+/// As [`failures`], where `known` (lowercased) are the recipients a DSN
+/// already named: they are taken even when they look like a system address
+/// (`postmaster@…` is a recipient like any other when it was the one mailed).
+pub fn failures_among(text: &str, exclude: &HashSet<String>, known: &HashSet<String>) -> Vec<Failure> {
     let notification = cut_original(text);
     let lines: Vec<&str> = notification.lines().collect();
     // Recipients that lead a line.
@@ -291,7 +300,7 @@ pub fn failures(text: &str, exclude: &HashSet<String>) -> Vec<Failure> {
     for (i, line) in lines.iter().enumerate() {
         if let Some(a) = leading_address(line) {
             let key = a.to_ascii_lowercase();
-            if exclude.contains(&key) || is_system_address(&a) || looks_like_header(line) {
+            if !known.contains(&key) && (exclude.contains(&key) || is_system_address(&a) || looks_like_header(line)) {
                 continue;
             }
             led.push((i, a));
@@ -334,6 +343,16 @@ pub fn failures(text: &str, exclude: &HashSet<String>) -> Vec<Failure> {
                 }
                 f.mx = f.mx.or(all.mx);
                 f.phase = f.phase.or(all.phase);
+            }
+        }
+        // Nothing said after the address: the words just before it (Lotus
+        // Notes puts its reason above the list of recipients).
+        if k == 0 && f.code.is_none() && f.status.is_none() && !has_words(&f.text) {
+            let before: Vec<&str> = lines[..*line].iter().rev().filter(|l| !l.trim().is_empty()).take(3).copied().collect();
+            let before: Vec<&str> = before.into_iter().rev().collect();
+            let p = describe(&before, addr);
+            if has_words(&p.text) {
+                f.text = p.text;
             }
         }
         f.recipient = addr.clone();
@@ -497,6 +516,10 @@ fn phase_in(lower: &str) -> Option<String> {
     const PHASES: &[(&str, &str)] = &[
         ("rcpt to", "rcpt"),
         ("rcpt_to", "rcpt"),
+        ("after rcpt", "rcpt"),
+        ("rcpt command", "rcpt"),
+        ("smtp:rcpt", "rcpt"),
+        ("smtp command rcpt", "rcpt"),
         ("mail from", "mail"),
         ("mail_from", "mail"),
         ("end of data", "data"),
@@ -504,9 +527,13 @@ fn phase_in(lower: &str) -> Option<String> {
         (">>> data", "data"),
         ("in reply to data", "data"),
         ("reply to data", "data"),
+        ("data command", "data"),
+        ("smtp command data", "data"),
+        ("smtp:data", "data"),
         ("helo", "helo"),
         ("ehlo", "helo"),
         ("connect to", "connect"),
+        ("initial connection", "connect"),
         ("connection refused", "connect"),
         ("greeting", "connect"),
     ];
