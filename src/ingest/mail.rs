@@ -90,7 +90,7 @@ fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize) -> Parsed {
     // A gateway (InterScan, a relay) that forwards the bounce it got, with
     // only its own words outside: the attached bounce says what happened.
     if depth < MAX_NESTING
-        && let Some(inner) = parts.original.filter(|m| is_bounce_message(m))
+        && let Some(inner) = parts.original
         && p.events.iter().all(|e| e.code.is_none() && e.status.is_none())
     {
         let nested = parse_at(inner.raw_message(), origin, opts, depth + 1);
@@ -99,17 +99,6 @@ fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize) -> Parsed {
         }
     }
     p
-}
-
-/// Whether an attached message is itself a bounce: a delivery report, or
-/// a notice from a mailer daemon.
-fn is_bounce_message(m: &Message<'_>) -> bool {
-    let report = m.content_type().is_some_and(|ct| {
-        ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
-    });
-    let from = m.header_raw("From").unwrap_or("").to_ascii_lowercase();
-    report || (from.contains("mailer-daemon") && bounce_subject(&m.subject().unwrap_or("").to_ascii_lowercase()))
 }
 
 /// What one parsed email is and the events it gives.
@@ -560,7 +549,12 @@ fn quoted_reply(d: &str) -> Option<&str> {
         {
             let inner = &d[i + 5..];
             let end = inner.find('\'').unwrap_or(inner.len());
-            return Some(inner[..end].trim()).filter(|s| !s.is_empty());
+            // The quoted answer starts with its own status or code
+            // (`550 'a@b' is not…` quotes an address, not an answer).
+            let quoted = inner[..end].trim();
+            if quoted.starts_with(|c: char| c.is_ascii_digit()) {
+                return Some(quoted);
+            }
         }
     }
     None

@@ -338,16 +338,14 @@ pub fn failures_among(text: &str, exclude: &HashSet<String>, known: &HashSet<Str
             if all.code.is_some() || all.status.is_some() {
                 f.code = all.code;
                 f.status = all.status;
-                if f.text.len() < 40 || !has_words(&f.text) {
-                    f.text = all.text;
-                }
+                f.text = all.text;
                 f.mx = f.mx.or(all.mx);
-                f.phase = f.phase.or(all.phase);
+                f.phase = all.phase;
             }
         }
         // Nothing said after the address: the words just before it (Lotus
         // Notes puts its reason above the list of recipients).
-        if k == 0 && f.code.is_none() && f.status.is_none() && !has_words(&f.text) {
+        if k == 0 && f.code.is_none() && f.status.is_none() && !f.text.chars().any(char::is_alphabetic) {
             let before: Vec<&str> = lines[..*line].iter().rev().filter(|l| !l.trim().is_empty()).take(3).copied().collect();
             let before: Vec<&str> = before.into_iter().rev().collect();
             let p = describe(&before, addr);
@@ -397,7 +395,17 @@ fn describe(block: &[&str], addr: &str) -> Failure {
     // The receiver's words: after the last "said"-like marker that has a
     // reply after it, else sendmail's `<<<` lines, else the whole block.
     let mut words: Option<String> = None;
-    for m in SAID {
+    // Sendmail's own line for the recipient, `554 <a@b>... 550 Host unknown`:
+    // its verdict on this address, whatever transcript follows.
+    let first = block.first().map(|l| l.trim()).unwrap_or("");
+    if reply_code(first).is_some_and(|c| c >= 400)
+        && let Some(i) = first.find("... ")
+        && first[..i].to_ascii_lowercase().contains(&addr.to_ascii_lowercase())
+    {
+        words = Some(first.to_string());
+    }
+    let own_line = words.is_some();
+    for m in SAID.iter().filter(|_| words.is_none()) {
         if let Some(i) = lower.find(m) {
             let after = joined[i + m.len()..].trim().trim_start_matches(['\'', '"']).trim();
             if !after.is_empty() {
@@ -434,7 +442,10 @@ fn describe(block: &[&str], addr: &str) -> Failure {
         }
         text.truncate(cut);
     }
-    Failure { recipient: addr.to_string(), text, code, status, mx: mx_in(&joined), phase: phase_in(&lower) }
+    // The phase of sendmail's own line for the recipient, not of the
+    // transcript of other hosts after it.
+    let phase = if own_line { phase_in(&first.to_ascii_lowercase()) } else { phase_in(&lower) };
+    Failure { recipient: addr.to_string(), text, code, status, mx: mx_in(&joined), phase }
 }
 
 fn clean_text(s: &str) -> String {
@@ -514,13 +525,19 @@ fn mx_in(s: &str) -> Option<String> {
 /// The SMTP phase the prose names.
 fn phase_in(lower: &str) -> Option<String> {
     const PHASES: &[(&str, &str)] = &[
-        ("rcpt to", "rcpt"),
+        // `RCPT TO:<a@b>` as sent (a transcript, Exim's `after RCPT TO:<…>`);
+        // a bare `RCPT TO: a@b` is a list of the message's details.
+        ("rcpt to:<", "rcpt"),
+        ("reply to rcpt to", "rcpt"),
+        ("rcpt to response", "rcpt"),
         ("rcpt_to", "rcpt"),
         ("after rcpt", "rcpt"),
         ("rcpt command", "rcpt"),
         ("smtp:rcpt", "rcpt"),
         ("smtp command rcpt", "rcpt"),
-        ("mail from", "mail"),
+        ("mail from:<", "mail"),
+        ("reply to mail from", "mail"),
+        ("mail from response", "mail"),
         ("mail_from", "mail"),
         ("end of data", "data"),
         ("after data", "data"),
