@@ -130,7 +130,10 @@ fn read_message(message: &Message<'_>, parts: &Parts<'_>, ctx: &Context<'_>, opt
             return p;
         }
     }
-    if looks_like_bounce(&message, &parts) {
+    if let Some(f) = list_refusal(message, &parts.notification) {
+        return Parsed { events: vec![ctx.prose_event(&f, 0)], notes: Vec::new() };
+    }
+    if looks_like_bounce(message, parts) {
         let failures = prose::failures(&parts.notification, &ctx.exclude);
         if !failures.is_empty() {
             return Parsed { events: failures.iter().enumerate().map(|(i, f)| ctx.prose_event(f, i)).collect(), notes: Vec::new() };
@@ -164,6 +167,35 @@ fn read_message(message: &Message<'_>, parts: &Parts<'_>, ctx: &Context<'_>, opt
     }
     let subject = message.subject().unwrap_or("").chars().take(80).collect::<String>();
     Parsed::note(origin, NoteKind::Skipped, format!("not a bounce, complaint or auto-reply (subject: {subject:?})"))
+}
+
+/// A mailing list's refusal of a post from a non-member (FML, Mailman,
+/// Google Groups' older notices): the list is the recipient that refused.
+fn list_refusal(message: &Message<'_>, notification: &str) -> Option<Failure> {
+    // Only a list's robot says so: a person's mail quoting the words is not a refusal.
+    let from = message.header_raw("From").unwrap_or("").to_ascii_lowercase();
+    let robot = ["-admin@", "-owner@", "-request@", "-bounces@", "owner-", "mailman", "majordomo", "listserv", "fml", "mailer-daemon"]
+        .iter()
+        .any(|w| from.contains(w));
+    if !robot {
+        return None;
+    }
+    const PHRASES: &[&str] = &[
+        "not a member of this mailing list",
+        "not a member of the mailing list",
+        "only members can post",
+        "only members may post",
+        "non-member submission",
+    ];
+    let lower = notification.to_ascii_lowercase();
+    let at = PHRASES.iter().filter_map(|p| lower.find(p)).min()?;
+    // The sentence that says it, and the list it names.
+    let start = lower[..at].rfind(['\n', '.']).map_or(0, |i| i + 1);
+    let end = lower[at..].find("\n\n").map_or(lower.len(), |i| at + i);
+    let sentence = notification.get(start..end)?;
+    let (_, list) = prose::addresses(sentence).into_iter().next()?;
+    let text: String = sentence.split_whitespace().collect::<Vec<_>>().join(" ");
+    Some(Failure { recipient: list, text, ..Failure::default() })
 }
 
 /// The first lines of a notification that say something, for a bounce that
