@@ -113,7 +113,10 @@ fn read_message(message: &Message<'_>, parts: &Parts<'_>, ctx: &Context<'_>, opt
             return p;
         }
     }
-    if is_auto_reply(&message) {
+    if let Some(p) = unsubscribe_request(message, ctx) {
+        return p;
+    }
+    if is_auto_reply(message) {
         return auto_reply(&message, &ctx);
     }
     // An ESP's notification mailed as JSON (SES to an email subscription).
@@ -681,6 +684,24 @@ fn subject_is_auto_reply(subject: &str) -> bool {
         "自动回复",
     ];
     PREFIXES.iter().any(|p| subject.starts_with(p))
+}
+
+/// A request to unsubscribe sent by mail to a `List-Unsubscribe: <mailto:…>`
+/// address: Apple Mail marks its own with `X-Apple-Unsubscribe: true`;
+/// others send `Subject: unsubscribe` to an address that says so.
+fn unsubscribe_request(message: &Message<'_>, ctx: &Context<'_>) -> Option<Parsed> {
+    let apple = message.header_raw("X-Apple-Unsubscribe").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let subject = message.subject().unwrap_or("").trim().to_ascii_lowercase();
+    let to = message.header_raw("To").unwrap_or("").to_ascii_lowercase();
+    let by_address = subject == "unsubscribe" && (to.contains("unsubscribe") || to.contains("opt-out") || to.contains("optout"));
+    if !apple && !by_address {
+        return None;
+    }
+    let from = message.header_raw("From").unwrap_or("");
+    let who = prose::addresses(from).into_iter().map(|(_, a)| a).next().and_then(|a| clean_address(&a))?;
+    let mut e = ctx.event(EventType::Unsubscribe, &who, 0, "unsubscribe");
+    e.text = message.subject().map(|s| s.to_string());
+    Some(Parsed { events: vec![e], notes: Vec::new() })
 }
 
 fn auto_reply(message: &Message<'_>, ctx: &Context<'_>) -> Parsed {
