@@ -4,7 +4,9 @@
 //! (qmail, Exim, Gmail, Office 365 in quoted-printable windows-1252, a
 //! multipart whose boundary never appears), ISO-2022-JP, CRLF and bare-CR
 //! line ends, ARF and a complaint without ARF, an auto-reply, a message that
-//! is not a bounce — and mbox and Maildir. Each gives a snapshot of its
+//! is not a bounce, a bounce forwarded inside a gateway's notice, a mailing
+//! list's refusal of a non-member, an unsubscribe request sent by mail,
+//! Lotus Notes' reason above its recipient — and mbox and Maildir. Each gives a snapshot of its
 //! events (and the shipped policy's verdict on each), and the properties
 //! hold: never a panic, stable ids, line ends change nothing.
 
@@ -92,12 +94,15 @@ fn a_maildir_with_a_maildirplusplus_folder() {
 fn line_ends_change_nothing() {
     let dir = fixtures().join("mail");
     let strip = |parsed: Vec<Parsed>| -> Vec<_> {
-        parsed.into_iter().flat_map(|p| p.events).map(|mut e| {
-            e.origin.clear();
-            e.text = e.text.map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "));
-            e
-        })
-        .collect()
+        parsed
+            .into_iter()
+            .flat_map(|p| p.events)
+            .map(|mut e| {
+                e.origin.clear();
+                e.text = e.text.map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "));
+                e
+            })
+            .collect()
     };
     let lf = strip(ingest(&dir.join("postfix-dsn-user-unknown.eml"), Format::Eml));
     let crlf = strip(ingest(&dir.join("postfix-dsn-crlf.eml"), Format::Eml));
@@ -138,6 +143,25 @@ fn what_is_not_a_bounce_says_so() {
     assert!(parsed[0].events.is_empty());
     assert_eq!(parsed[0].notes[0].kind, rebound::ingest::NoteKind::Skipped);
     assert!(parsed[0].notes[0].message.contains("not a bounce"), "{:?}", parsed[0].notes);
+}
+
+#[test]
+fn a_person_quoting_list_words_is_not_a_list_refusal() {
+    // The same words from a person, not from a list's robot, are just mail.
+    let raw = b"From: Pat <pat@example.org>\nTo: news@example.net\nSubject: re: our list\n\n\
+                You are not a member of this mailing list <team@lists.example.org>, so ask Sam.\n";
+    let p = mail::parse(raw, "x", &Options::default());
+    assert!(p.events.is_empty(), "{:?}", p.events);
+    assert_eq!(p.notes[0].kind, rebound::ingest::NoteKind::Skipped);
+}
+
+#[test]
+fn a_reply_that_only_says_unsubscribe_is_not_an_unsubscribe_request() {
+    // `Subject: unsubscribe` counts when sent to an opt-out address (or
+    // marked by Apple Mail), not to a person.
+    let raw = b"From: Pat <pat@example.org>\nTo: sam@example.net\nSubject: unsubscribe\n\nplease\n";
+    let p = mail::parse(raw, "x", &Options::default());
+    assert!(p.events.iter().all(|e| e.kind != rebound::event::EventType::Unsubscribe), "{:?}", p.events);
 }
 
 #[test]
@@ -230,7 +254,7 @@ fn the_command_writes_events_that_classify_reads() {
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("skipped:") && stderr.contains("not-a-bounce.eml"), "{stderr}");
-    assert!(stderr.contains("ingest: 15 inputs"), "{stderr}");
+    assert!(stderr.contains("ingest: 20 inputs"), "{stderr}");
     let events = stdout.lines().count();
     assert!(events >= 15, "{stdout}");
     // Piped into classify: one verdict per event, none refused.
