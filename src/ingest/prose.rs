@@ -371,8 +371,9 @@ pub fn failures_among(text: &str, exclude: &HashSet<String>, known: &HashSet<Str
         // Nothing said after the address: the words just before it (Lotus
         // Notes puts its reason above the list of recipients).
         if k == 0 && f.code.is_none() && f.status.is_none() && !f.text.chars().any(char::is_alphabetic) {
-            let before: Vec<&str> =
-                lines[..*line].iter().rev().filter(|l| !l.trim().is_empty()).take(3).copied().collect();
+            // Not a `------- Failure Reasons --------` heading.
+            let said = |l: &&&str| !l.trim().is_empty() && !l.trim_start().starts_with(['-', '*', '=']);
+            let before: Vec<&str> = lines[..*line].iter().rev().filter(said).take(3).copied().collect();
             let before: Vec<&str> = before.into_iter().rev().collect();
             let p = describe(&before, addr);
             if has_words(&p.text) {
