@@ -99,7 +99,12 @@ pub fn evaluate(dir: &std::path::Path) -> Vec<Row> {
                     let line = e.to_json_line();
                     let ev = Event::parse(&line).expect("ingest writes valid events");
                     let v = policy.classify(&ev);
-                    (Some(v.reason.to_string()), v.class == rebound::Class::Hard, v.rule.map(str::to_string), e.text.clone())
+                    (
+                        Some(v.reason.to_string()),
+                        v.class == rebound::Class::Hard,
+                        v.rule.map(str::to_string),
+                        e.text.clone(),
+                    )
                 }
                 None => (None, false, None, None),
             };
@@ -147,7 +152,8 @@ fn the_dsn_corpus_agrees_with_sisimai() {
         pct(same_reason),
         pct(same_hard)
     );
-    let disagreements: Vec<&Row> = rows.iter().filter(|r| r.reason.as_deref() != Some(r.sisimai.as_str()) || r.hard != r.sisimai_hard).collect();
+    let disagreements: Vec<&Row> =
+        rows.iter().filter(|r| r.reason.as_deref() != Some(r.sisimai.as_str()) || r.hard != r.sisimai_hard).collect();
     if std::env::var_os("REBOUND_CORPUS_REPORT").is_some() {
         for r in &disagreements {
             println!(

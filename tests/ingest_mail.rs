@@ -92,12 +92,15 @@ fn a_maildir_with_a_maildirplusplus_folder() {
 fn line_ends_change_nothing() {
     let dir = fixtures().join("mail");
     let strip = |parsed: Vec<Parsed>| -> Vec<_> {
-        parsed.into_iter().flat_map(|p| p.events).map(|mut e| {
-            e.origin.clear();
-            e.text = e.text.map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "));
-            e
-        })
-        .collect()
+        parsed
+            .into_iter()
+            .flat_map(|p| p.events)
+            .map(|mut e| {
+                e.origin.clear();
+                e.text = e.text.map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "));
+                e
+            })
+            .collect()
     };
     let lf = strip(ingest(&dir.join("postfix-dsn-user-unknown.eml"), Format::Eml));
     let crlf = strip(ingest(&dir.join("postfix-dsn-crlf.eml"), Format::Eml));

@@ -79,12 +79,10 @@ fn fields(text: &str) -> Vec<Option<(String, String)>> {
             continue;
         }
         let folded = raw.starts_with([' ', '\t']);
-        if folded {
-            if let Some(Some((_, v))) = out.last_mut() {
-                v.push(' ');
-                v.push_str(line.trim());
-                continue;
-            }
+        if folded && let Some(Some((_, v))) = out.last_mut() {
+            v.push(' ');
+            v.push_str(line.trim());
+            continue;
         }
         match line.split_once(':') {
             Some((name, value))
@@ -226,7 +224,8 @@ mod tests {
 
     #[test]
     fn bare_cr_and_odd_values() {
-        let ds = parse("Final-Recipient: RFC822; <x@example.org>\rAction: Failed (permanent)\rStatus: 5.0.0 (unknown)\r");
+        let ds =
+            parse("Final-Recipient: RFC822; <x@example.org>\rAction: Failed (permanent)\rStatus: 5.0.0 (unknown)\r");
         assert_eq!(ds.recipients[0].recipient(), Some("x@example.org"));
         assert_eq!(ds.recipients[0].action.as_deref(), Some("failed"));
         assert_eq!(ds.recipients[0].status.as_deref(), Some("5.0.0"));

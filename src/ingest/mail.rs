@@ -92,10 +92,10 @@ pub fn parse(raw: &[u8], origin: &str, opts: &Options) -> Parsed {
     }
     // An ESP's notification mailed as JSON (SES to an email subscription).
     let body = parts.notification.trim_start();
-    if body.starts_with('{') || body.starts_with('[') {
-        if let Some(format) = super::webhook::sniff(body.as_bytes()) {
-            return super::webhook::parse(format, body.as_bytes(), origin, opts);
-        }
+    if (body.starts_with('{') || body.starts_with('['))
+        && let Some(format) = super::webhook::sniff(body.as_bytes())
+    {
+        return super::webhook::parse(format, body.as_bytes(), origin, opts);
     }
     let inline = inline_dsn(&parts.notification);
     if !inline.recipients.is_empty() {
@@ -107,7 +107,10 @@ pub fn parse(raw: &[u8], origin: &str, opts: &Options) -> Parsed {
     if looks_like_bounce(&message, &parts) {
         let failures = prose::failures(&parts.notification, &ctx.exclude);
         if !failures.is_empty() {
-            return Parsed { events: failures.iter().enumerate().map(|(i, f)| ctx.prose_event(f, i)).collect(), notes: Vec::new() };
+            return Parsed {
+                events: failures.iter().enumerate().map(|(i, f)| ctx.prose_event(f, i)).collect(),
+                notes: Vec::new(),
+            };
         }
         // A bounce whose text names nobody: Exim's `X-Failed-Recipients`, else
         // the returned message's recipients.
@@ -122,7 +125,13 @@ pub fn parse(raw: &[u8], origin: &str, opts: &Options) -> Parsed {
                 .iter()
                 .enumerate()
                 .map(|(i, r)| {
-                    let f = Failure { recipient: r.clone(), text: text.clone(), code, status: status.clone(), ..Failure::default() };
+                    let f = Failure {
+                        recipient: r.clone(),
+                        text: text.clone(),
+                        code,
+                        status: status.clone(),
+                        ..Failure::default()
+                    };
                     ctx.prose_event(&f, i)
                 })
                 .collect();
@@ -152,7 +161,11 @@ fn summary(notification: &str) -> String {
 fn summary_after_recipients(notification: &str) -> String {
     let n = prose::cut_original(notification);
     let lower = n.to_ascii_lowercase();
-    let start = ["failed:", "recipients:", "recipient:"].iter().filter_map(|m| lower.find(m).map(|i| i + m.len())).min().unwrap_or(0);
+    let start = ["failed:", "recipients:", "recipient:"]
+        .iter()
+        .filter_map(|m| lower.find(m).map(|i| i + m.len()))
+        .min()
+        .unwrap_or(0);
     let text: String = n[start..].split_whitespace().collect::<Vec<_>>().join(" ");
     text.chars().take(prose::MAX_TEXT).collect()
 }
@@ -285,18 +298,29 @@ fn strip_html(html: &str) -> String {
             (false, c) => out.push(c),
         }
     }
-    out.replace("&nbsp;", " ").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+    out.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 /// A DSN written into the text of a message that is not `multipart/report`
 /// (some MTAs print the fields in the body).
 fn inline_dsn(notification: &str) -> DeliveryStatus {
     let lower = notification.to_ascii_lowercase();
-    if !(lower.contains("final-recipient:") || lower.contains("original-recipient:")) || !lower.contains("action:") && !lower.contains("status:") {
+    if !(lower.contains("final-recipient:") || lower.contains("original-recipient:"))
+        || !lower.contains("action:") && !lower.contains("status:")
+    {
         return DeliveryStatus::default();
     }
     // From the first field line on.
-    let start = ["reporting-mta:", "final-recipient:", "original-recipient:"].iter().filter_map(|f| lower.find(f)).min().unwrap_or(0);
+    let start = ["reporting-mta:", "final-recipient:", "original-recipient:"]
+        .iter()
+        .filter_map(|f| lower.find(f))
+        .min()
+        .unwrap_or(0);
     dsn::parse(&notification[start..])
 }
 
@@ -317,12 +341,15 @@ struct Context<'a> {
 
 impl<'a> Context<'a> {
     fn new(message: &'a Message<'a>, parts: &'a Parts<'a>, origin: &'a str, opts: &Options) -> Context<'a> {
-        let identity = message
-            .message_id()
-            .map(str::to_string)
-            .unwrap_or_else(|| stable_id("raw", &[&String::from_utf8_lossy(&message.raw_message()[..message.raw_message().len().min(1 << 16)])]));
+        let identity = message.message_id().map(str::to_string).unwrap_or_else(|| {
+            stable_id(
+                "raw",
+                &[&String::from_utf8_lossy(&message.raw_message()[..message.raw_message().len().min(1 << 16)])],
+            )
+        });
         let headers = original_headers(parts);
-        let find = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string());
+        let find =
+            |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string());
         let campaign = find(&opts.campaign_header).filter(|c| !c.is_empty());
         let original_message_id = find("Message-ID").map(|m| m.trim_matches(['<', '>']).to_string());
         let original_to: Vec<String> = headers
@@ -354,15 +381,7 @@ impl<'a> Context<'a> {
             }
         }
         let date = message.header_raw("Date").and_then(rfc3339_of_mail_date);
-        Context {
-            origin,
-            identity,
-            campaign,
-            original_message_id,
-            original_to,
-            date,
-            exclude,
-        }
+        Context { origin, identity, campaign, original_message_id, original_to, date, exclude }
     }
 
     fn event(&self, kind: EventType, recipient: &str, index: usize, format: &str) -> IngestEvent {
@@ -386,11 +405,12 @@ impl<'a> Context<'a> {
         e.text = Some(f.text.clone()).filter(|t| !t.is_empty());
         e.mx = f.mx.clone();
         e.phase = f.phase.clone();
-        e.action = Some(if f.code.is_some_and(|c| c < 500) || f.status.as_deref().is_some_and(|s| s.starts_with('4')) {
-            "delayed".to_string()
-        } else {
-            "failed".to_string()
-        });
+        e.action =
+            Some(if f.code.is_some_and(|c| c < 500) || f.status.as_deref().is_some_and(|s| s.starts_with('4')) {
+                "delayed".to_string()
+            } else {
+                "failed".to_string()
+            });
         e
     }
 }
@@ -494,14 +514,25 @@ fn events_of_dsn(ds: &DeliveryStatus, parts: &Parts<'_>, ctx: &Context<'_>) -> P
             e.code = diagnostic.and_then(leading_code).or(code);
             e.text = diagnostic.map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "));
             // A diagnostic without words (`smtp; 550`, or none): the prose's.
-            let thin = e.text.as_deref().is_none_or(|t| t.split_whitespace().filter(|w| w.chars().all(char::is_alphabetic) && w.len() > 2).count() < 2);
+            let thin = e.text.as_deref().is_none_or(|t| {
+                t.split_whitespace().filter(|w| w.chars().all(char::is_alphabetic) && w.len() > 2).count() < 2
+            });
             if thin && let Some(f) = said {
                 e.text = Some(f.text.clone()).filter(|t| !t.is_empty()).or(e.text);
                 e.code = e.code.or(f.code);
                 e.status = e.status.or_else(|| f.status.clone());
             }
-            e.mx = r.remote_mta.as_deref().map(host_of).filter(|h| !h.is_empty()).or_else(|| said.and_then(|f| f.mx.clone()));
-            e.phase = e.text.as_deref().and_then(|t| phase_of(&t.to_ascii_lowercase())).or_else(|| said.and_then(|f| f.phase.clone()));
+            e.mx = r
+                .remote_mta
+                .as_deref()
+                .map(host_of)
+                .filter(|h| !h.is_empty())
+                .or_else(|| said.and_then(|f| f.mx.clone()));
+            e.phase = e
+                .text
+                .as_deref()
+                .and_then(|t| phase_of(&t.to_ascii_lowercase()))
+                .or_else(|| said.and_then(|f| f.phase.clone()));
         }
         events.push(e);
     }
@@ -658,9 +689,18 @@ fn bounce_subject(subject: &str) -> bool {
 fn looks_like_bounce(message: &Message<'_>, parts: &Parts<'_>) -> bool {
     let from = message.header_raw("From").unwrap_or("").to_ascii_lowercase();
     let subject = message.subject().unwrap_or("").to_ascii_lowercase();
-    let system_sender = ["mailer-daemon", "postmaster", "post_master", "mail delivery", "mail-daemon", "maildaemon", "mailerdaemon", "bounce"]
-        .iter()
-        .any(|w| from.contains(w));
+    let system_sender = [
+        "mailer-daemon",
+        "postmaster",
+        "post_master",
+        "mail delivery",
+        "mail-daemon",
+        "maildaemon",
+        "mailerdaemon",
+        "bounce",
+    ]
+    .iter()
+    .any(|w| from.contains(w));
     let empty_return_path = message.header_raw("Return-Path").is_some_and(|r| r.trim() == "<>");
     let text = parts.notification.to_ascii_lowercase();
     let bounce_words = [
@@ -700,15 +740,17 @@ fn complaint(message: &Message<'_>, parts: &Parts<'_>, ctx: &Context<'_>) -> Opt
     let subject = message.subject().unwrap_or("").to_ascii_lowercase();
     let headers = original_headers(parts);
     let hotmail = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("X-HmXmrOriginalRecipient"));
-    let complaint_subject = subject.contains("complaint about message") || subject.contains("abuse report") || subject.starts_with("fbl");
-    if !arf && !hotmail && !(complaint_subject && parts.original.is_some()) {
+    let complaint_subject =
+        subject.contains("complaint about message") || subject.contains("abuse report") || subject.starts_with("fbl");
+    if !(arf || hotmail || complaint_subject && parts.original.is_some()) {
         return None;
     }
     let mut fields: Vec<(String, String)> = Vec::new();
     for f in &parts.feedback {
         fields.extend(header_lines(f));
     }
-    let field = |name: &str| fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string());
+    let field =
+        |name: &str| fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string());
     let feedback_type = field("Feedback-Type").map(|t| t.to_ascii_lowercase()).unwrap_or_else(|| "abuse".to_string());
     // Who complained about our mail: the report names them, or the returned
     // message was addressed to them.
@@ -731,7 +773,10 @@ fn complaint(message: &Message<'_>, parts: &Parts<'_>, ctx: &Context<'_>) -> Opt
     if recipients.is_empty() {
         return Some(Parsed::note(ctx.origin, NoteKind::Error, "a complaint report that names no recipient"));
     }
-    let at = field("Arrival-Date").or_else(|| field("Received-Date")).and_then(|d| rfc3339_of_mail_date(&d)).or_else(|| ctx.date.clone());
+    let at = field("Arrival-Date")
+        .or_else(|| field("Received-Date"))
+        .and_then(|d| rfc3339_of_mail_date(&d))
+        .or_else(|| ctx.date.clone());
     let events = recipients
         .iter()
         .enumerate()

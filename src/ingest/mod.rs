@@ -238,7 +238,19 @@ pub fn clean_address(raw: &str) -> Option<String> {
     {
         s = &s[a + 1..b];
     }
-    let s = s.trim_matches(|c: char| c == '"' || c == '\'' || c == '<' || c == '>' || c == '(' || c == ')' || c == '.' || c == ',' || c == ':' || c == ';' || c.is_whitespace());
+    let s = s.trim_matches(|c: char| {
+        c == '"'
+            || c == '\''
+            || c == '<'
+            || c == '>'
+            || c == '('
+            || c == ')'
+            || c == '.'
+            || c == ','
+            || c == ':'
+            || c == ';'
+            || c.is_whitespace()
+    });
     let s = s.strip_prefix("mailto:").unwrap_or(s);
     let (local, domain) = s.rsplit_once('@')?;
     let local = local.trim_matches('"');
@@ -296,7 +308,10 @@ mod tests {
     #[test]
     fn mail_dates_become_rfc3339() {
         assert_eq!(rfc3339_of_mail_date("Tue, 3 Nov 2026 10:00:00 +0100").as_deref(), Some("2026-11-03T09:00:00Z"));
-        assert_eq!(rfc3339_of_mail_date("Thu, 29 Apr 2010 23:34:45 +0900 (JST)").as_deref(), Some("2010-04-29T14:34:45Z"));
+        assert_eq!(
+            rfc3339_of_mail_date("Thu, 29 Apr 2010 23:34:45 +0900 (JST)").as_deref(),
+            Some("2010-04-29T14:34:45Z")
+        );
         assert_eq!(rfc3339_of_mail_date("not a date"), None);
     }
 

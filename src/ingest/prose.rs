@@ -128,7 +128,11 @@ pub fn addresses(s: &str) -> Vec<(usize, String)> {
         let at = from + rel;
         from = at + 1;
         let start = s[..at].char_indices().rev().take_while(|(_, c)| is_local_char(*c)).last().map_or(at, |(i, _)| i);
-        let end = s[at + 1..].char_indices().take_while(|(_, c)| is_domain_char(*c)).last().map_or(at + 1, |(i, c)| at + 1 + i + c.len_utf8());
+        let end = s[at + 1..]
+            .char_indices()
+            .take_while(|(_, c)| is_domain_char(*c))
+            .last()
+            .map_or(at + 1, |(i, c)| at + 1 + i + c.len_utf8());
         if start == at || end <= at + 1 {
             continue;
         }
@@ -154,7 +158,14 @@ pub fn is_system_address(a: &str) -> bool {
     let local = a.split('@').next().unwrap_or("").to_ascii_lowercase();
     matches!(
         local.as_str(),
-        "mailer-daemon" | "postmaster" | "mail-daemon" | "maildaemon" | "mailerdaemon" | "noreply" | "no-reply" | "root"
+        "mailer-daemon"
+            | "postmaster"
+            | "mail-daemon"
+            | "maildaemon"
+            | "mailerdaemon"
+            | "noreply"
+            | "no-reply"
+            | "root"
     ) || local.starts_with("bounce")
         || local.starts_with("mailer-daemon")
 }
@@ -190,8 +201,20 @@ fn leading_address(line: &str) -> Option<String> {
 /// Words of a `Label:` that introduces the failed recipient on its line
 /// (`Recipient address: a@b`, `Delivery failed: a@b`, `Empfänger: a@b`).
 const LABEL_WORDS: &[&str] = &[
-    "recipient", "address", "failed", "delivery", "undeliverable", "user", "mailbox", "rcpt", "destinat", "empf",
-    "addressee", "adresse", "dirección", "indirizzo",
+    "recipient",
+    "address",
+    "failed",
+    "delivery",
+    "undeliverable",
+    "user",
+    "mailbox",
+    "rcpt",
+    "destinat",
+    "empf",
+    "addressee",
+    "adresse",
+    "dirección",
+    "indirizzo",
 ];
 
 /// What may stand before the address on a recipient's line: bullets, a
@@ -273,7 +296,9 @@ fn phrase_led_addresses(notification: &str, exclude: &HashSet<String>) -> Vec<(u
         }
         let before = &lower[floor_boundary(&lower, offset.saturating_sub(120))..offset];
         let before = before.rsplit('\n').take(3).collect::<Vec<_>>().join(" ");
-        if RECIPIENT_PHRASES.iter().any(|p| before.contains(p)) && !found.iter().any(|(_, a)| a.eq_ignore_ascii_case(&addr)) {
+        if RECIPIENT_PHRASES.iter().any(|p| before.contains(p))
+            && !found.iter().any(|(_, a)| a.eq_ignore_ascii_case(&addr))
+        {
             found.push((offset, addr));
         }
     }
@@ -404,7 +429,12 @@ fn describe(block: &[&str], addr: &str) -> Failure {
         let reply: Vec<&str> = block[i..].iter().map(|l| l.trim()).take_while(|l| !l.is_empty()).collect();
         words = Some(reply.join(" "));
     }
-    let text = words.clone().unwrap_or_else(|| joined.replacen(addr, "", 1).trim_matches(|c: char| c == '<' || c == '>' || c == ':' || c.is_whitespace()).to_string());
+    let text = words.clone().unwrap_or_else(|| {
+        joined
+            .replacen(addr, "", 1)
+            .trim_matches(|c: char| c == '<' || c == '>' || c == ':' || c.is_whitespace())
+            .to_string()
+    });
     let search = words.as_deref().unwrap_or(&joined);
     let (code, status) = reply_in(search).or_else(|| reply_in(&joined)).unwrap_or((None, None));
     let mut text = clean_text(&text);
@@ -447,13 +477,13 @@ pub fn reply_in(s: &str) -> Option<(Option<u16>, Option<String>)> {
     for (i, _) in s.char_indices() {
         let prev = if i == 0 { b' ' } else { bytes[i - 1] };
         let starts_word = !prev.is_ascii_alphanumeric() && prev != b'.' && prev != b'-' && prev != b'#' && prev != b'[';
-        if code.is_none() && starts_word && prev != b':' || code.is_none() && prev == b':' && i > 0 {
-            if let Some(c) = reply_code(&s[i..]) {
-                // Not a status's first digit, not a port or a time.
-                if bytes.get(i + 3) != Some(&b'.') && prev != b':' {
-                    code = Some(c);
-                }
-            }
+        if (code.is_none() && starts_word && prev != b':' || code.is_none() && prev == b':' && i > 0)
+            && let Some(c) = reply_code(&s[i..])
+            // Not a status's first digit, not a port or a time.
+            && bytes.get(i + 3) != Some(&b'.')
+            && prev != b':'
+        {
+            code = Some(c);
         }
         if status.is_none() && (starts_word || prev == b'#' || prev == b'(' || prev == b'[') {
             let token: String = s[i..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
@@ -478,7 +508,8 @@ fn mx_in(s: &str) -> Option<String> {
         while let Some(rel) = lower[from..].find(marker) {
             let i = from + rel + marker.len();
             from = i;
-            let word: String = s[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').collect();
+            let word: String =
+                s[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').collect();
             let host = word.trim_end_matches('.');
             let looks_like_host = host.contains('.')
                 && host.chars().any(|c| c.is_ascii_alphabetic())
@@ -533,11 +564,9 @@ mod tests {
 
     #[test]
     fn qmail() {
-        let f = one(
-            "Hi. This is the qmail-send program at mx4.example.jp.\n\n<kijitora@example.ne.jp>:\n\
+        let f = one("Hi. This is the qmail-send program at mx4.example.jp.\n\n<kijitora@example.ne.jp>:\n\
              Sorry, no SMTP connection got far enough; most progress was RCPT TO response; remote host 192.0.2.32 said: 550 Unknown user kijitora@example.ne.jp\n. (#5.5.0)\n\n\
-             --- Below this line is a copy of the message.\n\nFrom: sender@example.jp\n",
-        );
+             --- Below this line is a copy of the message.\n\nFrom: sender@example.jp\n");
         assert_eq!(f.recipient, "kijitora@example.ne.jp");
         assert_eq!(f.code, Some(550));
         assert!(f.text.starts_with("550 Unknown user"), "{}", f.text);
@@ -560,11 +589,9 @@ mod tests {
 
     #[test]
     fn gmail() {
-        let f = one(
-            "Delivery to the following recipient failed permanently:\n\n     userunknown@example.jp\n\n\
+        let f = one("Delivery to the following recipient failed permanently:\n\n     userunknown@example.jp\n\n\
              Technical details of permanent failure: \nGoogle tried to deliver your message, but it was rejected by the server for the recipient domain example.jp by mx.example.jp. [192.0.2.153].\n\n\
-             The error that the other server returned was:\n550 5.1.1 <userunknown@example.jp>... User Unknown\n\n----- Original message -----\n\nTo: other@example.jp\n",
-        );
+             The error that the other server returned was:\n550 5.1.1 <userunknown@example.jp>... User Unknown\n\n----- Original message -----\n\nTo: other@example.jp\n");
         assert_eq!(f.recipient, "userunknown@example.jp");
         assert_eq!((f.code, f.status.as_deref()), (Some(550), Some("5.1.1")));
         assert!(f.text.starts_with("550 5.1.1"), "{}", f.text);
@@ -601,6 +628,9 @@ mod tests {
 
     #[test]
     fn the_sender_is_never_the_recipient() {
-        assert!(failures("Your message to sender@example.jp failed", &HashSet::from(["sender@example.jp".into()])).is_empty());
+        assert!(
+            failures("Your message to sender@example.jp failed", &HashSet::from(["sender@example.jp".into()]))
+                .is_empty()
+        );
     }
 }

@@ -82,7 +82,10 @@ fn maildir(dir: &Path, opts: &Options, out: &mut dyn FnMut(Parsed) -> std::io::R
         let mut subs: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') && n.len() > 1) && is_maildir(p))
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') && n.len() > 1)
+                    && is_maildir(p)
+            })
             .collect();
         subs.sort();
         folders.extend(subs);
@@ -90,8 +93,7 @@ fn maildir(dir: &Path, opts: &Options, out: &mut dyn FnMut(Parsed) -> std::io::R
     for folder in folders {
         for sub in ["cur", "new"] {
             let Ok(entries) = std::fs::read_dir(folder.join(sub)) else { continue };
-            let mut files: Vec<PathBuf> =
-                entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+            let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
             files.sort();
             for f in files {
                 file_input(&f, Format::Eml, opts, out)?;
@@ -151,7 +153,11 @@ fn reader_input(
             };
             return match webhook::sniff(&body) {
                 Some(f) => out(webhook::parse(f, &body, origin, opts)),
-                None => out(Parsed::note(origin, NoteKind::Error, "JSON that is not a webhook of SES, SendGrid, Postmark or Mailgun (use --from to say which)")),
+                None => out(Parsed::note(
+                    origin,
+                    NoteKind::Error,
+                    "JSON that is not a webhook of SES, SendGrid, Postmark or Mailgun (use --from to say which)",
+                )),
             };
         }
     }
@@ -194,7 +200,11 @@ fn read_all(reader: &mut dyn BufRead, origin: &str) -> std::io::Result<Result<Ve
     let mut body = Vec::new();
     let n = reader.take(MAX_INPUT_BYTES as u64 + 1).read_to_end(&mut body)?;
     if n > MAX_INPUT_BYTES {
-        return Ok(Err(Parsed::note(origin, NoteKind::Error, format!("larger than {} MiB: not read", MAX_INPUT_BYTES >> 20))));
+        return Ok(Err(Parsed::note(
+            origin,
+            NoteKind::Error,
+            format!("larger than {} MiB: not read", MAX_INPUT_BYTES >> 20),
+        )));
     }
     Ok(Ok(body))
 }
