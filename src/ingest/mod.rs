@@ -16,11 +16,13 @@
 //!   qmail, Exchange, Gmail, Yahoo, …).
 //! - [`postfix_log`]: `status=bounced`/`deferred` lines of a Postfix log.
 //! - [`webhook`]: Amazon SES (SNS), SendGrid, Postmark and Mailgun JSON.
+//! - `needles`: phrase lists searched in one pass, ignoring ASCII case.
 //! - [`source`]: files, directories, mbox and Maildir, and which reader a
 //!   path needs (`--from auto`).
 
 pub mod dsn;
 pub mod mail;
+mod needles;
 pub mod postfix_log;
 pub mod prose;
 pub mod source;

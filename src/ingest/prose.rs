@@ -23,8 +23,10 @@
 //!    enhanced status, the MX host and the SMTP phase.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use super::dsn::is_status;
+use super::needles::Needles;
 
 /// One failed recipient found in prose.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -85,21 +87,43 @@ const ORIGINAL_MARKERS: &[&str] = &[
 const KEEP_MARKERS: &[&str] =
     &["----- transcript of session follows -----", "the original message was received", "original-envelope-id:"];
 
-/// The notification part of a bounce's text: up to the returned message.
+/// [`ORIGINAL_MARKERS`] as one automaton, and which of them are [`KEEP_MARKERS`].
+static MARKERS: LazyLock<(Needles, Vec<bool>)> = LazyLock::new(|| {
+    let keep = ORIGINAL_MARKERS.iter().map(|m| KEEP_MARKERS.contains(m)).collect();
+    (Needles::new(ORIGINAL_MARKERS), keep)
+});
+
+/// The notification part of a bounce's text: up to the returned message,
+/// that is up to the first line (not the first) that holds a marker and no
+/// transcript marker. One pass over the text finds every marker; no line is
+/// lowercased.
 pub fn cut_original(text: &str) -> &str {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let l = line.trim().to_ascii_lowercase();
-        if !l.is_empty()
-            && ORIGINAL_MARKERS.iter().any(|m| l.contains(m))
-            && !KEEP_MARKERS.iter().any(|m| l.contains(m))
-            && offset > 0
-        {
-            return &text[..offset];
+    let (markers, keep) = &*MARKERS;
+    // The markers found on the current line: (line start, a cut marker, a keep marker).
+    let mut line: Option<(usize, bool, bool)> = None;
+    for (i, start, _) in markers.all_in(text) {
+        // No marker holds a line end, so occurrences come line by line.
+        let line_start = memchr::memrchr(b'\n', &text.as_bytes()[..start]).map_or(0, |n| n + 1);
+        match &mut line {
+            Some((s, cut, kept)) if *s == line_start => {
+                *cut |= !keep[i];
+                *kept |= keep[i];
+            }
+            _ => {
+                if let Some(at) = cut_at(line) {
+                    return &text[..at];
+                }
+                line = Some((line_start, !keep[i], keep[i]));
+            }
         }
-        offset += line.len();
     }
-    text
+    cut_at(line).map_or(text, |at| &text[..at])
+}
+
+/// Where to cut for a line's markers: at its start, when it holds a marker
+/// of the returned message, no transcript marker, and is not the first line.
+fn cut_at(line: Option<(usize, bool, bool)>) -> Option<usize> {
+    line.filter(|&(start, cut, kept)| cut && !kept && start > 0).map(|(start, _, _)| start)
 }
 
 /// The largest char boundary of `s` at or below `i`.
@@ -396,15 +420,16 @@ const SAID: &[&str] = &[
     "error:",
 ];
 
+static SAID_NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles::new(SAID));
+
 /// What one recipient's block says.
 fn describe(block: &[&str], addr: &str) -> Failure {
     let joined: String = block.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
-    let lower = joined.to_ascii_lowercase();
     // The receiver's words: after the last "said"-like marker that has a
     // reply after it, else sendmail's `<<<` lines, else the whole block.
     let mut words: Option<String> = None;
-    for m in SAID {
-        if let Some(i) = lower.find(m) {
+    for (m, first) in SAID.iter().zip(SAID_NEEDLES.first_of_each(&joined)) {
+        if let Some(i) = first {
             let after = joined[i + m.len()..].trim().trim_start_matches(['\'', '"']).trim();
             if !after.is_empty() {
                 words = Some(after.to_string());
@@ -445,7 +470,7 @@ fn describe(block: &[&str], addr: &str) -> Failure {
         }
         text.truncate(cut);
     }
-    Failure { recipient: addr.to_string(), text, code, status, mx: mx_in(&joined), phase: phase_in(&lower) }
+    Failure { recipient: addr.to_string(), text, code, status, mx: mx_in(&joined), phase: phase_in(&joined) }
 }
 
 fn clean_text(s: &str) -> String {
@@ -523,33 +548,36 @@ fn mx_in(s: &str) -> Option<String> {
     None
 }
 
-/// The SMTP phase the prose names.
-fn phase_in(lower: &str) -> Option<String> {
-    const PHASES: &[(&str, &str)] = &[
-        ("rcpt to", "rcpt"),
-        ("rcpt_to", "rcpt"),
-        ("mail from", "mail"),
-        ("mail_from", "mail"),
-        ("end of data", "data"),
-        ("after data", "data"),
-        (">>> data", "data"),
-        ("in reply to data", "data"),
-        ("reply to data", "data"),
-        ("helo", "helo"),
-        ("ehlo", "helo"),
-        ("connect to", "connect"),
-        ("connection refused", "connect"),
-        ("greeting", "connect"),
-    ];
-    let mut best: Option<(usize, &str)> = None;
-    for (needle, phase) in PHASES {
-        if let Some(i) = lower.find(needle)
-            && best.is_none_or(|(b, _)| i < b)
-        {
-            best = Some((i, phase));
-        }
-    }
-    best.map(|(_, p)| p.to_string())
+/// Phrases that name an SMTP phase, and the phase.
+const PHASES: &[(&str, &str)] = &[
+    ("rcpt to", "rcpt"),
+    ("rcpt_to", "rcpt"),
+    ("mail from", "mail"),
+    ("mail_from", "mail"),
+    ("end of data", "data"),
+    ("after data", "data"),
+    (">>> data", "data"),
+    ("in reply to data", "data"),
+    ("reply to data", "data"),
+    ("helo", "helo"),
+    ("ehlo", "helo"),
+    ("connect to", "connect"),
+    ("connection refused", "connect"),
+    ("greeting", "connect"),
+];
+
+static PHASE_NEEDLES: LazyLock<Needles> =
+    LazyLock::new(|| Needles::new(&PHASES.iter().map(|(phrase, _)| *phrase).collect::<Vec<_>>()));
+
+/// The SMTP phase the prose names: the phrase that occurs first (the
+/// earlier in [`PHASES`] on a tie), ASCII case ignored.
+fn phase_in(text: &str) -> Option<String> {
+    PHASES
+        .iter()
+        .zip(PHASE_NEEDLES.first_of_each(text))
+        .filter_map(|((_, phase), at)| at.map(|i| (i, phase)))
+        .min_by_key(|(i, _)| *i)
+        .map(|(_, p)| p.to_string())
 }
 
 #[cfg(test)]
@@ -624,6 +652,49 @@ mod tests {
         assert_eq!(reply_in("host a.example [192.0.2.1]:25: 550 5.1.1 no"), Some((Some(550), Some("5.1.1".into()))));
         assert_eq!(reply_in("(#5.5.0)"), Some((None, Some("5.5.0".into()))));
         assert_eq!(reply_in("at 10:45:00 nothing"), None);
+    }
+
+    /// `cut_original` as it was written first: each line lowercased and
+    /// searched for each marker.
+    fn cut_original_line_by_line(text: &str) -> &str {
+        let mut offset = 0;
+        for line in text.split_inclusive('\n') {
+            let l = line.trim().to_ascii_lowercase();
+            if !l.is_empty()
+                && ORIGINAL_MARKERS.iter().any(|m| l.contains(m))
+                && !KEEP_MARKERS.iter().any(|m| l.contains(m))
+                && offset > 0
+            {
+                return &text[..offset];
+            }
+            offset += line.len();
+        }
+        text
+    }
+
+    #[test]
+    fn the_returned_message_is_cut_where_a_line_by_line_search_cuts_it() {
+        assert!(KEEP_MARKERS.iter().all(|k| ORIGINAL_MARKERS.contains(k)));
+        for text in [
+            "Hi.\n\n--- Below this line is a copy of the message.\n\nFrom: a@b.example\n",
+            "--- Below this line is a copy of the message.\nthe first line is never cut\n",
+            "text\n   ----- Transcript of session follows -----  \n<<< 550 no\n----- Original message -----\nTo: x\n",
+            "text\nThe original message was received; this is a copy of the message\nmore\n",
+            "text\r\nContent-Type: MESSAGE/RFC822\r\n\r\nFrom: a\r\n",
+            "no marker at all\nat all\n",
+            "ä\n------=_Part_1\n",
+            "",
+        ] {
+            assert_eq!(cut_original(text), cut_original_line_by_line(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_first_phase_named_wins() {
+        assert_eq!(phase_in("after RCPT TO:<a@b>, during MAIL FROM").as_deref(), Some("rcpt"));
+        assert_eq!(phase_in("Mail From then rcpt to").as_deref(), Some("mail"));
+        assert_eq!(phase_in("in reply to DATA").as_deref(), Some("data"));
+        assert_eq!(phase_in("nothing"), None);
     }
 
     #[test]
