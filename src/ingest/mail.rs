@@ -491,8 +491,16 @@ fn original_headers(parts: &Parts<'_>) -> Vec<(String, String)> {
     header_lines(&text)
 }
 
+/// A header value on one line: its words joined by single spaces.
 fn unfold(v: &str) -> String {
-    v.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(v.len());
+    for word in v.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// `Name: value` lines of a header block (continuations joined), up to the

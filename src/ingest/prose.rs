@@ -95,35 +95,29 @@ static MARKERS: LazyLock<(Needles, Vec<bool>)> = LazyLock::new(|| {
 
 /// The notification part of a bounce's text: up to the returned message,
 /// that is up to the first line (not the first) that holds a marker and no
-/// transcript marker. One pass over the text finds every marker; no line is
-/// lowercased.
+/// transcript marker. The automaton finds the next line with any marker;
+/// only such lines are looked at closely; no line is lowercased.
 pub fn cut_original(text: &str) -> &str {
-    let (markers, keep) = &*MARKERS;
-    // The markers found on the current line: (line start, a cut marker, a keep marker).
-    let mut line: Option<(usize, bool, bool)> = None;
-    for (i, start, _) in markers.all_in(text) {
-        // No marker holds a line end, so occurrences come line by line.
-        let line_start = memchr::memrchr(b'\n', &text.as_bytes()[..start]).map_or(0, |n| n + 1);
-        match &mut line {
-            Some((s, cut, kept)) if *s == line_start => {
-                *cut |= !keep[i];
-                *kept |= keep[i];
-            }
-            _ => {
-                if let Some(at) = cut_at(line) {
-                    return &text[..at];
-                }
-                line = Some((line_start, !keep[i], keep[i]));
-            }
+    let (markers, _) = &*MARKERS;
+    let mut from = 0;
+    while let Some(found) = markers.first_in(&text[from..]) {
+        let at = from + found;
+        let bytes = text.as_bytes();
+        let line_start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |n| n + 1);
+        let line_end = memchr::memchr(b'\n', &bytes[at..]).map_or(text.len(), |n| at + n + 1);
+        if line_start > 0 && is_cut_line(&text[line_start..line_end]) {
+            return &text[..line_start];
         }
+        from = line_end;
     }
-    cut_at(line).map_or(text, |at| &text[..at])
+    text
 }
 
-/// Where to cut for a line's markers: at its start, when it holds a marker
-/// of the returned message, no transcript marker, and is not the first line.
-fn cut_at(line: Option<(usize, bool, bool)>) -> Option<usize> {
-    line.filter(|&(start, cut, kept)| cut && !kept && start > 0).map(|(start, _, _)| start)
+/// Whether a line that holds a marker begins the returned message: it
+/// holds no transcript marker ([`KEEP_MARKERS`] are markers too).
+fn is_cut_line(line: &str) -> bool {
+    let (markers, keep) = &*MARKERS;
+    !markers.all_in(line).any(|(i, _, _)| keep[i])
 }
 
 /// The largest char boundary of `s` at or below `i`.
