@@ -24,11 +24,14 @@
 //! `Message-ID`, and the recipients' `To` when a report names nobody else.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
-use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{HeaderName, Message, MessageParser, MimeHeaders, PartType};
 
 use super::dsn::{self, DeliveryStatus};
+use super::needles::Needles;
 use super::prose::{self, Failure};
 use super::{IngestEvent, MAX_INPUT_BYTES, NoteKind, Options, Parsed, clean_address, rfc3339_of_mail_date, stable_id};
 use crate::event::EventType;
@@ -63,6 +66,53 @@ struct Parts<'m> {
     report_type: Option<String>,
 }
 
+/// The MIME parser, set up once. It reads every header as `mail-parser`'s
+/// defaults do, except `Received`: nothing here reads the parsed trace
+/// fields (only raw values), and tokenizing them cost a twentieth of ingest.
+static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+    use HeaderName::*;
+    let mut p = MessageParser::new();
+    for h in [Subject, Comments, ContentDescription, ContentLocation, ContentTransferEncoding] {
+        p = p.header_text(h);
+    }
+    for h in [
+        From,
+        To,
+        Cc,
+        Bcc,
+        ReplyTo,
+        Sender,
+        ResentTo,
+        ResentFrom,
+        ResentBcc,
+        ResentCc,
+        ResentSender,
+        ListArchive,
+        ListHelp,
+        ListId,
+        ListOwner,
+        ListPost,
+        ListSubscribe,
+        ListUnsubscribe,
+    ] {
+        p = p.header_address(h);
+    }
+    for h in [Date, ResentDate] {
+        p = p.header_date(h);
+    }
+    for h in [MessageId, References, InReplyTo, ReturnPath, ContentId, ResentMessageId] {
+        p = p.header_id(h);
+    }
+    for h in [Keywords, ContentLanguage] {
+        p = p.header_comma_separated(h);
+    }
+    for h in [ContentType, ContentDisposition] {
+        p = p.header_content_type(h);
+    }
+    // Kept raw, like every header not named above.
+    p.header_raw(Received)
+});
+
 /// Reads one email. `origin` names it in events and notes.
 pub fn parse(raw: &[u8], origin: &str, opts: &Options) -> Parsed {
     parse_at(raw, origin, opts, 0)
@@ -77,7 +127,7 @@ fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize) -> Parsed {
         return Parsed::note(origin, NoteKind::Error, format!("larger than {} MiB: not read", MAX_INPUT_BYTES >> 20));
     }
     let bytes = normalize_line_ends(strip_mbox_from_line(raw));
-    let Some(message) = MessageParser::default().parse(bytes.as_ref()) else {
+    let Some(message) = PARSER.parse(bytes.as_ref()) else {
         return Parsed::note(origin, NoteKind::Error, "not an email: no header could be read");
     };
     const KNOWN: &[&str] = &["from", "to", "subject", "date", "message-id", "received", "return-path", "content-type"];
@@ -85,8 +135,9 @@ fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize) -> Parsed {
         return Parsed::note(origin, NoteKind::Error, "not an email: no header could be read");
     }
     let parts = collect(&message);
-    let ctx = Context::new(&message, &parts, origin, opts);
-    let p = read_message(&message, &parts, &ctx, opts);
+    let headers = original_headers(&parts);
+    let ctx = Context::new(&message, &headers, origin, opts);
+    let p = read_message(&message, &parts, &headers, &ctx, opts);
     // A gateway (InterScan, a relay) that forwards the bounce it got, with
     // only its own words outside: the attached bounce says what happened.
     if depth < MAX_NESTING
@@ -101,10 +152,17 @@ fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize) -> Parsed {
     p
 }
 
-/// What one parsed email is and the events it gives.
-fn read_message(message: &Message<'_>, parts: &Parts<'_>, ctx: &Context<'_>, opts: &Options) -> Parsed {
+/// What one parsed email is and the events it gives. `headers` are the
+/// returned message's ([`original_headers`]).
+fn read_message(
+    message: &Message<'_>,
+    parts: &Parts<'_>,
+    headers: &[(String, String)],
+    ctx: &Context<'_>,
+    opts: &Options,
+) -> Parsed {
     let origin = ctx.origin;
-    if let Some(p) = complaint(message, parts, ctx) {
+    if let Some(p) = complaint(message, parts, headers, ctx) {
         return p;
     }
     if !parts.delivery_status.is_empty() {
@@ -378,21 +436,25 @@ fn strip_html(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// The fields that tell a DSN printed in a body, in the order
+/// [`inline_dsn`] takes them apart.
+static INLINE_DSN_FIELDS: LazyLock<Needles> = LazyLock::new(|| {
+    Needles::new(&["final-recipient:", "original-recipient:", "action:", "status:", "reporting-mta:"])
+});
+
 /// A DSN written into the text of a message that is not `multipart/report`
 /// (some MTAs print the fields in the body).
 fn inline_dsn(notification: &str) -> DeliveryStatus {
-    let lower = notification.to_ascii_lowercase();
-    if !(lower.contains("final-recipient:") || lower.contains("original-recipient:"))
-        || !lower.contains("action:") && !lower.contains("status:")
-    {
+    let [final_recipient, original_recipient, action, status, reporting_mta] =
+        INLINE_DSN_FIELDS.first_of_each(notification)[..]
+    else {
+        unreachable!("one entry per field")
+    };
+    if final_recipient.is_none() && original_recipient.is_none() || action.is_none() && status.is_none() {
         return DeliveryStatus::default();
     }
     // From the first field line on.
-    let start = ["reporting-mta:", "final-recipient:", "original-recipient:"]
-        .iter()
-        .filter_map(|f| lower.find(f))
-        .min()
-        .unwrap_or(0);
+    let start = [reporting_mta, final_recipient, original_recipient].into_iter().flatten().min().unwrap_or(0);
     dsn::parse(&notification[start..])
 }
 
@@ -412,14 +474,14 @@ struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    fn new(message: &'a Message<'a>, parts: &'a Parts<'a>, origin: &'a str, opts: &Options) -> Context<'a> {
+    /// `headers` are the returned message's ([`original_headers`]).
+    fn new(message: &'a Message<'a>, headers: &[(String, String)], origin: &'a str, opts: &Options) -> Context<'a> {
         let identity = message.message_id().map(str::to_string).unwrap_or_else(|| {
             stable_id(
                 "raw",
                 &[&String::from_utf8_lossy(&message.raw_message()[..message.raw_message().len().min(1 << 16)])],
             )
         });
-        let headers = original_headers(parts);
         let find =
             |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string());
         let campaign = find(&opts.campaign_header).filter(|c| !c.is_empty());
@@ -430,7 +492,7 @@ impl<'a> Context<'a> {
             .flat_map(|(_, v)| prose::addresses(v).into_iter().map(|(_, a)| a))
             .collect();
         let mut exclude = HashSet::new();
-        for (n, v) in &headers {
+        for (n, v) in headers {
             if ["from", "sender", "return-path", "reply-to"].iter().any(|h| n.eq_ignore_ascii_case(h)) {
                 for (_, a) in prose::addresses(v) {
                     exclude.insert(a.to_ascii_lowercase());
@@ -508,8 +570,16 @@ fn original_headers(parts: &Parts<'_>) -> Vec<(String, String)> {
     header_lines(&text)
 }
 
+/// A header value on one line: its words joined by single spaces.
 fn unfold(v: &str) -> String {
-    v.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(v.len());
+    for word in v.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// `Name: value` lines of a header block (continuations joined), up to the
@@ -554,10 +624,12 @@ fn from_dsn(parts: &Parts<'_>, ctx: &Context<'_>) -> Parsed {
 }
 
 fn events_of_dsn(ds: &DeliveryStatus, parts: &Parts<'_>, ctx: &Context<'_>) -> Parsed {
-    // What the prose says about each recipient, to fill in a thin DSN.
+    // What the prose says about each recipient, to fill in a thin DSN: read
+    // only when a recipient needs it (most DSNs say all there is to say).
     let known: HashSet<String> =
         ds.recipients.iter().filter_map(|r| r.recipient()).map(|a| a.to_ascii_lowercase()).collect();
-    let prose = prose::failures_among(&parts.notification, &HashSet::new(), &known);
+    let read: OnceCell<Vec<Failure>> = OnceCell::new();
+    let prose_failures = || read.get_or_init(|| prose::failures_among(&parts.notification, &HashSet::new(), &known));
     let mut events = Vec::new();
     let mut seen = HashSet::new();
     for r in &ds.recipients {
@@ -574,10 +646,12 @@ fn events_of_dsn(ds: &DeliveryStatus, parts: &Parts<'_>, ctx: &Context<'_>) -> P
         e.action = Some(action);
         e.at = r.last_attempt.as_deref().and_then(rfc3339_of_mail_date).or_else(|| ctx.date.clone());
         if kind == EventType::Bounce {
-            let said = prose.iter().find(|f| {
-                f.recipient.eq_ignore_ascii_case(recipient)
-                    || r.original_recipient.as_deref().is_some_and(|o| f.recipient.eq_ignore_ascii_case(o))
-            });
+            let said = || {
+                prose_failures().iter().find(|f| {
+                    f.recipient.eq_ignore_ascii_case(recipient)
+                        || r.original_recipient.as_deref().is_some_and(|o| f.recipient.eq_ignore_ascii_case(o))
+                })
+            };
             let diagnostic = r.diagnostic.as_deref().map(str::trim).filter(|d| !d.is_empty());
             // A relay's wrapper around the receiver's quoted answer (Amazon SES:
             // `5.1.0 - Unknown address error 550-'5.2.2 <a@b>... Mailbox Full'`):
@@ -591,7 +665,7 @@ fn events_of_dsn(ds: &DeliveryStatus, parts: &Parts<'_>, ctx: &Context<'_>) -> P
             let thin = e.text.as_deref().is_none_or(|t| {
                 t.split_whitespace().filter(|w| w.chars().all(char::is_alphabetic) && w.len() > 2).count() < 2
             });
-            if thin && let Some(f) = said {
+            if thin && let Some(f) = said() {
                 e.text = Some(f.text.clone()).filter(|t| !t.is_empty()).or(e.text);
                 e.code = e.code.or(f.code);
                 e.status = e.status.or_else(|| f.status.clone());
@@ -601,12 +675,12 @@ fn events_of_dsn(ds: &DeliveryStatus, parts: &Parts<'_>, ctx: &Context<'_>) -> P
                 .as_deref()
                 .map(host_of)
                 .filter(|h| !h.is_empty())
-                .or_else(|| said.and_then(|f| f.mx.clone()));
+                .or_else(|| said().and_then(|f| f.mx.clone()));
             e.phase = e
                 .text
                 .as_deref()
                 .and_then(|t| phase_of(&t.to_ascii_lowercase()))
-                .or_else(|| said.and_then(|f| f.phase.clone()));
+                .or_else(|| said().and_then(|f| f.phase.clone()));
         }
         events.push(e);
     }
@@ -798,6 +872,35 @@ fn bounce_subject(subject: &str) -> bool {
     WORDS.iter().any(|w| subject.contains(w))
 }
 
+/// What the text of a bounce says (matched ignoring ASCII case).
+const BOUNCE_WORDS: &[&str] = &[
+    "could not be delivered",
+    "couldn't be delivered",
+    "was not delivered",
+    "undeliverable",
+    "delivery has failed",
+    "delivery to the following",
+    "permanent error",
+    "permanent fatal error",
+    "failed permanently",
+    "unable to deliver",
+    "i'm afraid i wasn't able to deliver",
+    "the following address(es) failed",
+    "delivery failed",
+    "message could not be delivered",
+    "returned mail",
+    "smtp error",
+    "user unknown",
+    "mailbox unavailable",
+    "invalid user",
+    "no such user",
+    "requested action not taken",
+    "delivery failure",
+    "mailbox is full",
+];
+
+static BOUNCE_WORDING: LazyLock<Needles> = LazyLock::new(|| Needles::new(BOUNCE_WORDS));
+
 fn looks_like_bounce(message: &Message<'_>, parts: &Parts<'_>) -> bool {
     let from = message.header_raw("From").unwrap_or("").to_ascii_lowercase();
     let subject = message.subject().unwrap_or("").to_ascii_lowercase();
@@ -814,43 +917,21 @@ fn looks_like_bounce(message: &Message<'_>, parts: &Parts<'_>) -> bool {
     .iter()
     .any(|w| from.contains(w));
     let empty_return_path = message.header_raw("Return-Path").is_some_and(|r| r.trim() == "<>");
-    let text = parts.notification.to_ascii_lowercase();
-    let bounce_words = [
-        "could not be delivered",
-        "couldn't be delivered",
-        "was not delivered",
-        "undeliverable",
-        "delivery has failed",
-        "delivery to the following",
-        "permanent error",
-        "permanent fatal error",
-        "failed permanently",
-        "unable to deliver",
-        "i'm afraid i wasn't able to deliver",
-        "the following address(es) failed",
-        "delivery failed",
-        "message could not be delivered",
-        "returned mail",
-        "smtp error",
-        "user unknown",
-        "mailbox unavailable",
-        "invalid user",
-        "no such user",
-        "requested action not taken",
-        "delivery failure",
-        "mailbox is full",
-    ]
-    .iter()
-    .any(|w| text.contains(w));
+    let bounce_words = BOUNCE_WORDING.any_in(&parts.notification);
     let _ = empty_return_path;
     system_sender || bounce_words || bounce_subject(&subject) || parts.report_type.as_deref() == Some("delivery-status")
 }
 
 /// ARF (RFC 5965) and the complaints providers send without it.
-fn complaint(message: &Message<'_>, parts: &Parts<'_>, ctx: &Context<'_>) -> Option<Parsed> {
+/// `headers` are the returned message's ([`original_headers`]).
+fn complaint(
+    message: &Message<'_>,
+    parts: &Parts<'_>,
+    headers: &[(String, String)],
+    ctx: &Context<'_>,
+) -> Option<Parsed> {
     let arf = parts.report_type.as_deref() == Some("feedback-report") || !parts.feedback.is_empty();
     let subject = message.subject().unwrap_or("").to_ascii_lowercase();
-    let headers = original_headers(parts);
     let hotmail = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("X-HmXmrOriginalRecipient"));
     let complaint_subject =
         subject.contains("complaint about message") || subject.contains("abuse report") || subject.starts_with("fbl");

@@ -23,8 +23,10 @@
 //!    enhanced status, the MX host and the SMTP phase.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use super::dsn::is_status;
+use super::needles::Needles;
 
 /// One failed recipient found in prose.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -87,21 +89,37 @@ const ORIGINAL_MARKERS: &[&str] = &[
 const KEEP_MARKERS: &[&str] =
     &["----- transcript of session follows -----", "the original message was received", "original-envelope-id:"];
 
-/// The notification part of a bounce's text: up to the returned message.
+/// [`ORIGINAL_MARKERS`] as one automaton, and which of them are [`KEEP_MARKERS`].
+static MARKERS: LazyLock<(Needles, Vec<bool>)> = LazyLock::new(|| {
+    let keep = ORIGINAL_MARKERS.iter().map(|m| KEEP_MARKERS.contains(m)).collect();
+    (Needles::new(ORIGINAL_MARKERS), keep)
+});
+
+/// The notification part of a bounce's text: up to the returned message,
+/// that is up to the first line (not the first) that holds a marker and no
+/// transcript marker. The automaton finds the next line with any marker;
+/// only such lines are looked at closely; no line is lowercased.
 pub fn cut_original(text: &str) -> &str {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let l = line.trim().to_ascii_lowercase();
-        if !l.is_empty()
-            && ORIGINAL_MARKERS.iter().any(|m| l.contains(m))
-            && !KEEP_MARKERS.iter().any(|m| l.contains(m))
-            && offset > 0
-        {
-            return &text[..offset];
+    let (markers, _) = &*MARKERS;
+    let mut from = 0;
+    while let Some(found) = markers.first_in(&text[from..]) {
+        let at = from + found;
+        let bytes = text.as_bytes();
+        let line_start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |n| n + 1);
+        let line_end = memchr::memchr(b'\n', &bytes[at..]).map_or(text.len(), |n| at + n + 1);
+        if line_start > 0 && is_cut_line(&text[line_start..line_end]) {
+            return &text[..line_start];
         }
-        offset += line.len();
+        from = line_end;
     }
     text
+}
+
+/// Whether a line that holds a marker begins the returned message: it
+/// holds no transcript marker ([`KEEP_MARKERS`] are markers too).
+fn is_cut_line(line: &str) -> bool {
+    let (markers, keep) = &*MARKERS;
+    !markers.all_in(line).any(|(i, _, _)| keep[i])
 }
 
 /// The largest char boundary of `s` at or below `i`.
@@ -415,10 +433,11 @@ const SAID: &[&str] = &[
     "error:",
 ];
 
+static SAID_NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles::new(SAID));
+
 /// What one recipient's block says.
 fn describe(block: &[&str], addr: &str) -> Failure {
     let joined: String = block.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
-    let lower = joined.to_ascii_lowercase();
     // The receiver's words: after the last "said"-like marker that has a
     // reply after it, else sendmail's `<<<` lines, else the whole block.
     let mut words: Option<String> = None;
@@ -432,8 +451,8 @@ fn describe(block: &[&str], addr: &str) -> Failure {
         words = Some(first.to_string());
     }
     let own_line = words.is_some();
-    for m in SAID.iter().filter(|_| words.is_none()) {
-        if let Some(i) = lower.find(m) {
+    for (m, at) in SAID.iter().zip(SAID_NEEDLES.first_of_each(&joined)).filter(|_| !own_line) {
+        if let Some(i) = at {
             let after = joined[i + m.len()..].trim().trim_start_matches(['\'', '"']).trim();
             if !after.is_empty() {
                 words = Some(after.to_string());
@@ -476,7 +495,7 @@ fn describe(block: &[&str], addr: &str) -> Failure {
     }
     // The phase of sendmail's own line for the recipient, not of the
     // transcript of other hosts after it.
-    let phase = if own_line { phase_in(&first.to_ascii_lowercase()) } else { phase_in(&lower) };
+    let phase = if own_line { phase_in(first) } else { phase_in(&joined) };
     Failure { recipient: addr.to_string(), text, code, status, mx: mx_in(&joined), phase }
 }
 
@@ -511,11 +530,11 @@ pub fn reply_in(s: &str) -> Option<(Option<u16>, Option<String>)> {
         let starts_word = !prev.is_ascii_alphanumeric() && prev != b'.' && prev != b'-' && prev != b'#' && prev != b'[';
         if (code.is_none() && starts_word && prev != b':' || code.is_none() && prev == b':' && i > 0)
             && let Some(c) = reply_code(&s[i..])
-        {
             // Not a status's first digit, not a port or a time.
-            if bytes.get(i + 3) != Some(&b'.') && prev != b':' {
-                code = Some(c);
-            }
+            && bytes.get(i + 3) != Some(&b'.')
+            && prev != b':'
+        {
+            code = Some(c);
         }
         if status.is_none() && (starts_word || prev == b'#' || prev == b'(' || prev == b'[') {
             let token: String = s[i..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
@@ -555,48 +574,51 @@ fn mx_in(s: &str) -> Option<String> {
     None
 }
 
-/// The SMTP phase the prose names.
-fn phase_in(lower: &str) -> Option<String> {
-    const PHASES: &[(&str, &str)] = &[
-        // `RCPT TO:<a@b>` as sent (a transcript, Exim's `after RCPT TO:<…>`);
-        // a bare `RCPT TO: a@b` is a list of the message's details.
-        ("rcpt to:<", "rcpt"),
-        ("reply to rcpt to", "rcpt"),
-        ("rcpt to response", "rcpt"),
-        ("rcpt_to", "rcpt"),
-        ("after rcpt", "rcpt"),
-        ("rcpt command", "rcpt"),
-        ("smtp:rcpt", "rcpt"),
-        ("smtp command rcpt", "rcpt"),
-        ("mail from:<", "mail"),
-        ("reply to mail from", "mail"),
-        ("mail from response", "mail"),
-        ("mail_from", "mail"),
-        ("end of data", "data"),
-        ("after data", "data"),
-        (">>> data", "data"),
-        ("in reply to data", "data"),
-        ("reply to data", "data"),
-        ("data command", "data"),
-        ("smtp command data", "data"),
-        ("smtp:data", "data"),
-        ("helo", "helo"),
-        ("ehlo", "helo"),
-        ("connect to", "connect"),
-        ("initial connection", "connect"),
-        ("refused to talk to me", "connect"),
-        ("connection refused", "connect"),
-        ("greeting", "connect"),
-    ];
-    let mut best: Option<(usize, &str)> = None;
-    for (needle, phase) in PHASES {
-        if let Some(i) = lower.find(needle)
-            && best.is_none_or(|(b, _)| i < b)
-        {
-            best = Some((i, phase));
-        }
-    }
-    best.map(|(_, p)| p.to_string())
+/// Phrases that name an SMTP phase, and the phase.
+const PHASES: &[(&str, &str)] = &[
+    // `RCPT TO:<a@b>` as sent (a transcript, Exim's `after RCPT TO:<…>`);
+    // a bare `RCPT TO: a@b` is a list of the message's details.
+    ("rcpt to:<", "rcpt"),
+    ("reply to rcpt to", "rcpt"),
+    ("rcpt to response", "rcpt"),
+    ("rcpt_to", "rcpt"),
+    ("after rcpt", "rcpt"),
+    ("rcpt command", "rcpt"),
+    ("smtp:rcpt", "rcpt"),
+    ("smtp command rcpt", "rcpt"),
+    ("mail from:<", "mail"),
+    ("reply to mail from", "mail"),
+    ("mail from response", "mail"),
+    ("mail_from", "mail"),
+    ("end of data", "data"),
+    ("after data", "data"),
+    (">>> data", "data"),
+    ("in reply to data", "data"),
+    ("reply to data", "data"),
+    ("data command", "data"),
+    ("smtp command data", "data"),
+    ("smtp:data", "data"),
+    ("helo", "helo"),
+    ("ehlo", "helo"),
+    ("connect to", "connect"),
+    ("initial connection", "connect"),
+    ("refused to talk to me", "connect"),
+    ("connection refused", "connect"),
+    ("greeting", "connect"),
+];
+
+static PHASE_NEEDLES: LazyLock<Needles> =
+    LazyLock::new(|| Needles::new(&PHASES.iter().map(|(phrase, _)| *phrase).collect::<Vec<_>>()));
+
+/// The SMTP phase the prose names: the phrase that occurs first (the
+/// earlier in [`PHASES`] on a tie), ASCII case ignored.
+fn phase_in(text: &str) -> Option<String> {
+    PHASES
+        .iter()
+        .zip(PHASE_NEEDLES.first_of_each(text))
+        .filter_map(|((_, phase), at)| at.map(|i| (i, phase)))
+        .min_by_key(|(i, _)| *i)
+        .map(|(_, p)| p.to_string())
 }
 
 #[cfg(test)]
@@ -671,6 +693,51 @@ mod tests {
         assert_eq!(reply_in("host a.example [192.0.2.1]:25: 550 5.1.1 no"), Some((Some(550), Some("5.1.1".into()))));
         assert_eq!(reply_in("(#5.5.0)"), Some((None, Some("5.5.0".into()))));
         assert_eq!(reply_in("at 10:45:00 nothing"), None);
+    }
+
+    /// `cut_original` as it was written first: each line lowercased and
+    /// searched for each marker.
+    fn cut_original_line_by_line(text: &str) -> &str {
+        let mut offset = 0;
+        for line in text.split_inclusive('\n') {
+            let l = line.trim().to_ascii_lowercase();
+            if !l.is_empty()
+                && ORIGINAL_MARKERS.iter().any(|m| l.contains(m))
+                && !KEEP_MARKERS.iter().any(|m| l.contains(m))
+                && offset > 0
+            {
+                return &text[..offset];
+            }
+            offset += line.len();
+        }
+        text
+    }
+
+    #[test]
+    fn the_returned_message_is_cut_where_a_line_by_line_search_cuts_it() {
+        assert!(KEEP_MARKERS.iter().all(|k| ORIGINAL_MARKERS.contains(k)));
+        for text in [
+            "Hi.\n\n--- Below this line is a copy of the message.\n\nFrom: a@b.example\n",
+            "--- Below this line is a copy of the message.\nthe first line is never cut\n",
+            "text\n   ----- Transcript of session follows -----  \n<<< 550 no\n----- Original message -----\nTo: x\n",
+            "text\nThe original message was received; this is a copy of the message\nmore\n",
+            "text\r\nContent-Type: MESSAGE/RFC822\r\n\r\nFrom: a\r\n",
+            "no marker at all\nat all\n",
+            "ä\n------=_Part_1\n",
+            "",
+        ] {
+            assert_eq!(cut_original(text), cut_original_line_by_line(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_first_phase_named_wins() {
+        assert_eq!(phase_in("after RCPT TO:<a@b>, during MAIL FROM").as_deref(), Some("rcpt"));
+        assert_eq!(phase_in("Mail From:<a@b> then rcpt to:<c@d>").as_deref(), Some("mail"));
+        // A list of the message's details names no phase.
+        assert_eq!(phase_in("MAIL FROM: a@b RCPT TO: c@d"), None);
+        assert_eq!(phase_in("in reply to DATA").as_deref(), Some("data"));
+        assert_eq!(phase_in("nothing"), None);
     }
 
     #[test]
