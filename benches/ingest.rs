@@ -44,6 +44,41 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // How it grows: one DSN naming more and more recipients, each with its
+    // own diagnostic, in recipients per second (linear growth keeps it flat).
+    let mut g = c.benchmark_group("ingest/recipients_per_dsn");
+    for n in [1usize, 10, 100, 1000] {
+        let email = dsn_with(n);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(n.to_string(), |b| b.iter(|| mail::parse(&email, "bench", &opts).events.len()));
+    }
+    g.finish();
+}
+
+/// A Postfix-style DSN naming `n` recipients, every one refused with its own text.
+fn dsn_with(n: usize) -> Vec<u8> {
+    let mut prose = String::new();
+    let mut fields = String::new();
+    for i in 0..n {
+        prose.push_str(&format!(
+            "<user{i}@example.org>: host mx.example.org[192.0.2.25] said: 550 5.1.1 <user{i}@example.org>:\n    \
+             Recipient address rejected: User unknown (in reply to RCPT TO command)\n\n"
+        ));
+        fields.push_str(&format!(
+            "Final-Recipient: rfc822; user{i}@example.org\nAction: failed\nStatus: 5.1.1\n\
+             Remote-MTA: dns; mx.example.org\nDiagnostic-Code: smtp; 550 5.1.1 <user{i}@example.org>: \
+             Recipient address rejected: User unknown\n\n"
+        ));
+    }
+    format!(
+        "From: MAILER-DAEMON@mail.example.net\nTo: news@example.net\nSubject: Undelivered Mail Returned to Sender\n\
+         Message-Id: <bench@mail.example.net>\nMIME-Version: 1.0\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n\
+         --b\nContent-Type: text/plain\n\n{prose}--b\nContent-Type: message/delivery-status\n\n\
+         Reporting-MTA: dns; mail.example.net\n\n{fields}--b--\n"
+    )
+    .into_bytes()
 }
 
 criterion_group!(benches, bench);

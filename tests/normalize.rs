@@ -167,3 +167,22 @@ mod paths_agree {
         }
     }
 }
+
+/// `\b` in a policy's regex is an ASCII word boundary: it finds ASCII words
+/// in texts with non-ASCII letters around them, does not find them inside a
+/// longer word, and an escaped backslash before `b` stays a literal.
+#[test]
+fn regex_word_boundaries_are_ascii() {
+    let src = "rule spf { when text matches /\\bspf\\b/ then block auth_failure }\n\
+               rule slash_b { when text matches /x\\\\by/ then block syntax_error }\n";
+    let policy = rebound::load::compile_bytes("b.rebound", src.as_bytes()).policy.expect("compiles");
+    let reason = |text: &str| {
+        let line = serde_json::json!({"recipient": "a@example.org", "code": 550, "text": text}).to_string();
+        policy.classify(&rebound::event::Event::parse(&line).expect("event")).reason.to_string()
+    };
+    assert_eq!(reason("550 SPF check failed"), "auth_failure");
+    assert_eq!(reason("送信元の spf 認証に失敗しました"), "auth_failure");
+    assert_eq!(reason("Prüfung:spf/fehlgeschlagen"), "auth_failure");
+    assert_ne!(reason("550 xspfx"), "auth_failure");
+    assert_eq!(reason("550 x\\by"), "syntax_error");
+}

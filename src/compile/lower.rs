@@ -600,7 +600,11 @@ fn regex(unit: &mut Unit, source: &str, span: Span) -> Option<regex::Regex> {
         );
         return None;
     }
-    match regex::RegexBuilder::new(source).case_insensitive(true).size_limit(MAX_REGEX_BYTES).build() {
+    match regex::RegexBuilder::new(&ascii_word_boundaries(source))
+        .case_insensitive(true)
+        .size_limit(MAX_REGEX_BYTES)
+        .build()
+    {
         Ok(r) => Some(r),
         Err(e) => {
             let msg = match e {
@@ -613,6 +617,35 @@ fn regex(unit: &mut Unit, source: &str, span: Span) -> Option<regex::Regex> {
             None
         }
     }
+}
+
+/// `source` with `\b` and `\B` as ASCII word boundaries (`(?-u:\b)`): a
+/// Unicode boundary makes the regex engine give up its fast automaton on
+/// any text with a non-ASCII byte (the Japanese, German and Russian
+/// answers bounces carry), and the policy's boundaries are about ASCII
+/// words (`\bspf\b`, `\brbl\b`). Escaped backslashes stay as they are.
+fn ascii_word_boundaries(source: &str) -> String {
+    let mut out = String::with_capacity(source.len() + 16);
+    let mut chars = source.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some(b @ ('b' | 'B')) => {
+                out.push_str("(?-u:\\");
+                out.push(b);
+                out.push(')');
+            }
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// Folded literals one of which every match of `source` contains, from the

@@ -66,51 +66,17 @@ struct Parts<'m> {
     report_type: Option<String>,
 }
 
-/// The MIME parser, set up once. It reads every header as `mail-parser`'s
-/// defaults do, except `Received`: nothing here reads the parsed trace
-/// fields (only raw values), and tokenizing them cost a twentieth of ingest.
+/// The MIME parser, set up once. It parses only what is read parsed: the
+/// Subject (decoded words), the Message-ID, and the headers MIME itself
+/// needs (Content-Type, -Disposition, -Transfer-Encoding). Every other
+/// header (From, To, Date, Received, …) is kept raw — the code reads them
+/// with `header_raw` — so no time goes to tokenizing address lists, dates
+/// and trace fields nobody looks at.
 static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
     use HeaderName::*;
-    let mut p = MessageParser::new();
-    for h in [Subject, Comments, ContentDescription, ContentLocation, ContentTransferEncoding] {
-        p = p.header_text(h);
-    }
-    for h in [
-        From,
-        To,
-        Cc,
-        Bcc,
-        ReplyTo,
-        Sender,
-        ResentTo,
-        ResentFrom,
-        ResentBcc,
-        ResentCc,
-        ResentSender,
-        ListArchive,
-        ListHelp,
-        ListId,
-        ListOwner,
-        ListPost,
-        ListSubscribe,
-        ListUnsubscribe,
-    ] {
-        p = p.header_address(h);
-    }
-    for h in [Date, ResentDate] {
-        p = p.header_date(h);
-    }
-    for h in [MessageId, References, InReplyTo, ReturnPath, ContentId, ResentMessageId] {
-        p = p.header_id(h);
-    }
-    for h in [Keywords, ContentLanguage] {
-        p = p.header_comma_separated(h);
-    }
-    for h in [ContentType, ContentDisposition] {
-        p = p.header_content_type(h);
-    }
-    // Kept raw, like every header not named above.
-    p.header_raw(Received)
+    let p = MessageParser::new().default_header_raw();
+    let p = p.header_text(Subject).header_text(ContentTransferEncoding).header_id(MessageId);
+    p.header_content_type(ContentType).header_content_type(ContentDisposition)
 });
 
 /// Reads one email. `origin` names it in events and notes.
@@ -314,7 +280,9 @@ fn strip_mbox_from_line(raw: &[u8]) -> &[u8] {
 
 /// Bare CR line ends (old Mac mail) become LF; CRLF and LF are kept.
 fn normalize_line_ends(raw: &[u8]) -> Cow<'_, [u8]> {
-    let bare_cr = raw.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n') || raw.last() == Some(&b'\r');
+    // memchr finds the CRs (most mail has none, or only CRLF) without a
+    // byte-by-byte walk.
+    let bare_cr = memchr::memchr_iter(b'\r', raw).any(|i| raw.get(i + 1) != Some(&b'\n'));
     if !bare_cr {
         return Cow::Borrowed(raw);
     }
@@ -356,6 +324,9 @@ fn collect<'m>(message: &'m Message<'m>) -> Parts<'m> {
                 after_original = true;
             }
             PartType::Multipart(_) => {}
+            // The returned message's own attachments (images, documents) are
+            // never read: their bytes are not turned into text.
+            PartType::Binary(_) | PartType::InlineBinary(_) if after_original && ctype != "message" => {}
             body => {
                 let text = match body {
                     PartType::Text(t) | PartType::Html(t) => Cow::Borrowed(t.as_ref()),

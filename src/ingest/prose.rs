@@ -132,7 +132,30 @@ fn floor_boundary(s: &str, mut i: usize) -> usize {
 }
 
 fn is_local_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-.".contains(c) || !c.is_ascii() && c.is_alphanumeric()
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '!' | '#'
+                | '$'
+                | '%'
+                | '&'
+                | '\''
+                | '*'
+                | '+'
+                | '/'
+                | '='
+                | '?'
+                | '^'
+                | '_'
+                | '`'
+                | '{'
+                | '|'
+                | '}'
+                | '~'
+                | '-'
+                | '.'
+        )
+        || !c.is_ascii() && c.is_alphanumeric()
 }
 
 fn is_domain_char(c: char) -> bool {
@@ -525,7 +548,12 @@ pub fn reply_in(s: &str) -> Option<(Option<u16>, Option<String>)> {
     let mut code = None;
     let mut status = None;
     let bytes = s.as_bytes();
-    for (i, _) in s.char_indices() {
+    for (i, &b) in bytes.iter().enumerate() {
+        // Codes and statuses start with 2, 4 or 5 (an ASCII byte, so a char
+        // boundary): every other position is skipped at once.
+        if !matches!(b, b'2' | b'4' | b'5') {
+            continue;
+        }
         let prev = if i == 0 { b' ' } else { bytes[i - 1] };
         let starts_word = !prev.is_ascii_alphanumeric() && prev != b'.' && prev != b'-' && prev != b'#' && prev != b'[';
         if (code.is_none() && starts_word && prev != b':' || code.is_none() && prev == b':' && i > 0)
@@ -537,8 +565,8 @@ pub fn reply_in(s: &str) -> Option<(Option<u16>, Option<String>)> {
             code = Some(c);
         }
         if status.is_none() && (starts_word || prev == b'#' || prev == b'(' || prev == b'[') {
-            let token: String = s[i..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
-            let token = token.trim_end_matches('.');
+            let len = bytes[i..].iter().take_while(|c| c.is_ascii_digit() || **c == b'.').count();
+            let token = s[i..i + len].trim_end_matches('.');
             if is_status(token) {
                 status = Some(token.to_string());
             }
