@@ -11,12 +11,20 @@
 //!    recipient group: `Action: failed` and `delayed` are bounces (the
 //!    status tells a deferral), `delivered`, `relayed` and `expanded` are
 //!    `delivered` events, never failures;
-//! 3. an **auto-reply** (RFC 3834 `Auto-Submitted: auto-replied`, and the
+//! 3. an **unsubscribe request** sent by mail (Apple Mail's
+//!    `X-Apple-Unsubscribe`, `Subject: unsubscribe` to an opt-out address)
+//!    → one `unsubscribe` event;
+//! 4. an **auto-reply** (RFC 3834 `Auto-Submitted: auto-replied`, and the
 //!    headers vacation responders use) → one `auto_reply` event for the
 //!    person who answered;
-//! 4. a **bounce in prose** (from a mailer daemon or postmaster, or with a
+//! 5. a mailing list's **refusal of a non-member** → a bounce for the list;
+//! 6. a **bounce in prose** (from a mailer daemon or postmaster, or with a
 //!    bounce's subject or wording) → [`super::prose`];
-//! 5. otherwise not a bounce: no event, a note that says why.
+//! 7. otherwise not a bounce: no event, a note that says why.
+//!
+//! A gateway's notice that gives nothing but attaches the bounce it got is
+//! read through that attached bounce. Complaints, auto-replies, unsubscribe
+//! requests and list refusals are in `mail/answers.rs`; DSNs in `mail/dsn_events.rs`.
 //!
 //! The returned message (a `message/rfc822` or `text/rfc822-headers` part,
 //! or the headers after a `--- Below this line is a copy of the message`
@@ -24,16 +32,20 @@
 //! `Message-ID`, and the recipients' `To` when a report names nobody else.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use mail_parser::{HeaderName, Message, MessageParser, MimeHeaders, PartType};
 
-use super::dsn::{self, DeliveryStatus};
+mod answers;
+mod dsn_events;
+
+use answers::{auto_reply, complaint, is_auto_reply, list_refusal, unsubscribe_request};
+use dsn_events::{events_of_dsn, from_dsn, inline_dsn};
+
 use super::needles::Needles;
 use super::prose::{self, Failure};
-use super::{IngestEvent, MAX_INPUT_BYTES, NoteKind, Options, Parsed, clean_address, rfc3339_of_mail_date, stable_id};
+use super::{IngestEvent, MAX_INPUT_BYTES, NoteKind, Options, Parsed, rfc3339_of_mail_date, stable_id};
 use crate::event::EventType;
 
 /// What a message was read as.
@@ -205,46 +217,6 @@ fn read_message(
     Parsed::note(origin, NoteKind::Skipped, format!("not a bounce, complaint or auto-reply (subject: {subject:?})"))
 }
 
-/// A mailing list's refusal of a post from a non-member (FML, Mailman,
-/// Google Groups' older notices): the list is the recipient that refused.
-fn list_refusal(message: &Message<'_>, notification: &str) -> Option<Failure> {
-    // Only a list's robot says so: a person's mail quoting the words is not a refusal.
-    let from = message.header_raw("From").unwrap_or("").to_ascii_lowercase();
-    let robot = [
-        "-admin@",
-        "-owner@",
-        "-request@",
-        "-bounces@",
-        "owner-",
-        "mailman",
-        "majordomo",
-        "listserv",
-        "fml",
-        "mailer-daemon",
-    ]
-    .iter()
-    .any(|w| from.contains(w));
-    if !robot {
-        return None;
-    }
-    const PHRASES: &[&str] = &[
-        "not a member of this mailing list",
-        "not a member of the mailing list",
-        "only members can post",
-        "only members may post",
-        "non-member submission",
-    ];
-    let lower = notification.to_ascii_lowercase();
-    let at = PHRASES.iter().filter_map(|p| lower.find(p)).min()?;
-    // The sentence that says it, and the list it names.
-    let start = lower[..at].rfind(['\n', '.']).map_or(0, |i| i + 1);
-    let end = lower[at..].find("\n\n").map_or(lower.len(), |i| at + i);
-    let sentence = notification.get(start..end)?;
-    let (_, list) = prose::addresses(sentence).into_iter().next()?;
-    let text: String = sentence.split_whitespace().collect::<Vec<_>>().join(" ");
-    Some(Failure { recipient: list, text, ..Failure::default() })
-}
-
 /// The first lines of a notification that say something, for a bounce that
 /// names no recipient.
 fn summary(notification: &str) -> String {
@@ -407,28 +379,6 @@ fn strip_html(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// The fields that tell a DSN printed in a body, in the order
-/// [`inline_dsn`] takes them apart.
-static INLINE_DSN_FIELDS: LazyLock<Needles> = LazyLock::new(|| {
-    Needles::new(&["final-recipient:", "original-recipient:", "action:", "status:", "reporting-mta:"])
-});
-
-/// A DSN written into the text of a message that is not `multipart/report`
-/// (some MTAs print the fields in the body).
-fn inline_dsn(notification: &str) -> DeliveryStatus {
-    let [final_recipient, original_recipient, action, status, reporting_mta] =
-        INLINE_DSN_FIELDS.first_of_each(notification)[..]
-    else {
-        unreachable!("one entry per field")
-    };
-    if final_recipient.is_none() && original_recipient.is_none() || action.is_none() && status.is_none() {
-        return DeliveryStatus::default();
-    }
-    // From the first field line on.
-    let start = [reporting_mta, final_recipient, original_recipient].into_iter().flatten().min().unwrap_or(0);
-    dsn::parse(&notification[start..])
-}
-
 /// What every event of one message shares.
 struct Context<'a> {
     origin: &'a str,
@@ -582,230 +532,6 @@ pub fn header_lines(text: &str) -> Vec<(String, String)> {
     out
 }
 
-fn from_dsn(parts: &Parts<'_>, ctx: &Context<'_>) -> Parsed {
-    let mut all = DeliveryStatus::default();
-    for body in &parts.delivery_status {
-        let ds = dsn::parse(body);
-        if all.message.reporting_mta.is_none() {
-            all.message = ds.message;
-        }
-        all.recipients.extend(ds.recipients);
-    }
-    events_of_dsn(&all, parts, ctx)
-}
-
-fn events_of_dsn(ds: &DeliveryStatus, parts: &Parts<'_>, ctx: &Context<'_>) -> Parsed {
-    // What the prose says about each recipient, to fill in a thin DSN: read
-    // only when a recipient needs it (most DSNs say all there is to say).
-    let known: HashSet<String> =
-        ds.recipients.iter().filter_map(|r| r.recipient()).map(|a| a.to_ascii_lowercase()).collect();
-    let read: OnceCell<Vec<Failure>> = OnceCell::new();
-    let prose_failures = || read.get_or_init(|| prose::failures_among(&parts.notification, &HashSet::new(), &known));
-    let mut events = Vec::new();
-    let mut seen = HashSet::new();
-    for r in &ds.recipients {
-        let Some(recipient) = r.recipient() else { continue };
-        let action = r.action.clone().unwrap_or_else(|| "failed".to_string());
-        if !seen.insert((recipient.to_ascii_lowercase(), action.clone())) {
-            continue;
-        }
-        let kind = match action.as_str() {
-            "delivered" | "relayed" | "expanded" => EventType::Delivered,
-            _ => EventType::Bounce,
-        };
-        let mut e = ctx.event(kind, recipient, events.len(), "dsn");
-        e.action = Some(action);
-        e.at = r.last_attempt.as_deref().and_then(rfc3339_of_mail_date).or_else(|| ctx.date.clone());
-        if kind == EventType::Bounce {
-            let said = || {
-                prose_failures().iter().find(|f| {
-                    f.recipient.eq_ignore_ascii_case(recipient)
-                        || r.original_recipient.as_deref().is_some_and(|o| f.recipient.eq_ignore_ascii_case(o))
-                })
-            };
-            let diagnostic = r.diagnostic.as_deref().map(str::trim).filter(|d| !d.is_empty());
-            // A relay's wrapper around the receiver's quoted answer (Amazon SES:
-            // `5.1.0 - Unknown address error 550-'5.2.2 <a@b>... Mailbox Full'`):
-            // the quoted answer is the receiver's.
-            let diagnostic = diagnostic.map(|d| quoted_reply(d).unwrap_or(d));
-            let (code, dstatus) = diagnostic.and_then(prose::reply_in).unwrap_or((None, None));
-            e.status = specific_status(r.status.as_deref(), dstatus);
-            e.code = diagnostic.and_then(leading_code).or(code);
-            e.text = diagnostic.map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "));
-            // A diagnostic without words (`smtp; 550`, or none): the prose's.
-            let thin = e.text.as_deref().is_none_or(|t| {
-                t.split_whitespace().filter(|w| w.chars().all(char::is_alphabetic) && w.len() > 2).count() < 2
-            });
-            if thin && let Some(f) = said() {
-                e.text = Some(f.text.clone()).filter(|t| !t.is_empty()).or(e.text);
-                e.code = e.code.or(f.code);
-                e.status = e.status.or_else(|| f.status.clone());
-            }
-            e.mx = r
-                .remote_mta
-                .as_deref()
-                .map(host_of)
-                .filter(|h| !h.is_empty())
-                .or_else(|| said().and_then(|f| f.mx.clone()));
-            e.phase = e
-                .text
-                .as_deref()
-                .and_then(|t| phase_of(&t.to_ascii_lowercase()))
-                .or_else(|| said().and_then(|f| f.phase.clone()));
-        }
-        events.push(e);
-    }
-    Parsed { events, notes: Vec::new() }
-}
-
-/// The receiver's answer quoted inside a relay's diagnostic: `NNN-'…'` or
-/// `NNN '…'`, returned as `NNN …`.
-fn quoted_reply(d: &str) -> Option<&str> {
-    let bytes = d.as_bytes();
-    for i in 0..bytes.len().saturating_sub(5) {
-        let code = &bytes[i..i + 3];
-        if code.iter().all(u8::is_ascii_digit)
-            && matches!(code[0], b'4' | b'5')
-            && matches!(bytes[i + 3], b'-' | b' ')
-            && bytes[i + 4] == b'\''
-            && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
-        {
-            let inner = &d[i + 5..];
-            let end = inner.find('\'').unwrap_or(inner.len());
-            // The quoted answer starts with its own status or code
-            // (`550 'a@b' is not…` quotes an address, not an answer).
-            let quoted = inner[..end].trim();
-            if quoted.starts_with(|c: char| c.is_ascii_digit()) {
-                return Some(quoted);
-            }
-        }
-    }
-    None
-}
-
-/// The status to report: the DSN's `Status`, unless it is the generic
-/// `X.0.0` and the receiver's own answer names a specific one of the same
-/// class (`Status: 5.0.0` with `550 #5.1.0 Address rejected`).
-fn specific_status(field: Option<&str>, said: Option<String>) -> Option<String> {
-    match (field, said) {
-        (Some(f), Some(s)) if f.ends_with(".0.0") && !s.ends_with(".0.0") && s.as_bytes()[0] == f.as_bytes()[0] => {
-            Some(s)
-        }
-        (Some(f), _) => Some(f.to_string()),
-        (None, s) => s,
-    }
-}
-
-/// A reply code that starts a diagnostic (`550 5.1.1 …`, `550-…`).
-fn leading_code(d: &str) -> Option<u16> {
-    let t = d.trim_start();
-    let code: String = t.chars().take(3).collect();
-    let next = t.chars().nth(3);
-    (code.len() == 3 && code.chars().all(|c| c.is_ascii_digit()) && next.is_none_or(|c| c == ' ' || c == '-'))
-        .then(|| code.parse::<u16>().ok())
-        .flatten()
-        .filter(|c| (200..600).contains(c))
-}
-
-fn host_of(mta: &str) -> String {
-    let h = mta.trim().trim_start_matches('[');
-    let h = h.split([' ', '[', ']', '(']).next().unwrap_or("");
-    let h = h.trim_end_matches('.');
-    // An IP literal is kept; a host name is lowercased.
-    h.to_ascii_lowercase()
-}
-
-fn phase_of(lower: &str) -> Option<String> {
-    for (needle, phase) in [
-        ("refused to talk to me", "connect"),
-        ("in reply to rcpt to", "rcpt"),
-        ("in reply to mail from", "mail"),
-        ("in reply to end of data", "data"),
-        ("in reply to data", "data"),
-        ("in reply to helo", "helo"),
-        ("in reply to ehlo", "helo"),
-        ("after rcpt to", "rcpt"),
-        ("after mail from", "mail"),
-        ("after end of data", "data"),
-        ("after data", "data"),
-    ] {
-        if lower.contains(needle) {
-            return Some(phase.to_string());
-        }
-    }
-    None
-}
-
-fn is_auto_reply(message: &Message<'_>) -> bool {
-    let header = |n: &str| message.header_raw(n).map(|v| v.trim().to_ascii_lowercase());
-    let from = header("From").unwrap_or_default();
-    if from.contains("mailer-daemon") || from.contains("postmaster") {
-        return false;
-    }
-    let subject = message.subject().unwrap_or("").to_ascii_lowercase();
-    if bounce_subject(&subject) {
-        return false;
-    }
-    header("Auto-Submitted").is_some_and(|v| v.starts_with("auto-replied"))
-        || header("X-Autoreply").is_some()
-        || header("X-Autorespond").is_some()
-        || header("X-Auto-Response-Suppress").is_some() && subject_is_auto_reply(&subject)
-        || header("Precedence").is_some_and(|p| p == "auto_reply")
-        || header("X-Apple-Action").is_some_and(|v| v.contains("vacation"))
-        || header("X-Vacation").is_some()
-        || subject_is_auto_reply(&subject)
-}
-
-fn subject_is_auto_reply(subject: &str) -> bool {
-    const PREFIXES: &[&str] = &[
-        "auto:",
-        "auto reply",
-        "auto-reply",
-        "autoreply",
-        "automatic reply",
-        "out of office",
-        "out of the office",
-        "vacation",
-        "away from",
-        "abwesenheitsnotiz",
-        "réponse automatique",
-        "respuesta automática",
-        "risposta automatica",
-        "自動応答",
-        "自动回复",
-    ];
-    PREFIXES.iter().any(|p| subject.starts_with(p))
-}
-
-/// A request to unsubscribe sent by mail to a `List-Unsubscribe: <mailto:…>`
-/// address: Apple Mail marks its own with `X-Apple-Unsubscribe: true`;
-/// others send `Subject: unsubscribe` to an address that says so.
-fn unsubscribe_request(message: &Message<'_>, ctx: &Context<'_>) -> Option<Parsed> {
-    let apple = message.header_raw("X-Apple-Unsubscribe").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let subject = message.subject().unwrap_or("").trim().to_ascii_lowercase();
-    let to = message.header_raw("To").unwrap_or("").to_ascii_lowercase();
-    let by_address =
-        subject == "unsubscribe" && (to.contains("unsubscribe") || to.contains("opt-out") || to.contains("optout"));
-    if !apple && !by_address {
-        return None;
-    }
-    let from = message.header_raw("From").unwrap_or("");
-    let who = prose::addresses(from).into_iter().map(|(_, a)| a).next().and_then(|a| clean_address(&a))?;
-    let mut e = ctx.event(EventType::Unsubscribe, &who, 0, "unsubscribe");
-    e.text = message.subject().map(|s| s.to_string());
-    Some(Parsed { events: vec![e], notes: Vec::new() })
-}
-
-fn auto_reply(message: &Message<'_>, ctx: &Context<'_>) -> Parsed {
-    let from = message.header_raw("Reply-To").or_else(|| message.header_raw("From")).unwrap_or("");
-    let Some(who) = prose::addresses(from).into_iter().map(|(_, a)| a).next().and_then(|a| clean_address(&a)) else {
-        return Parsed::note(ctx.origin, NoteKind::Error, "an auto-reply without a readable From address");
-    };
-    let mut e = ctx.event(EventType::AutoReply, &who, 0, "auto-reply");
-    e.text = message.subject().map(|s| s.to_string());
-    Parsed { events: vec![e], notes: Vec::new() }
-}
-
 fn bounce_subject(subject: &str) -> bool {
     const WORDS: &[&str] = &[
         "undeliver",
@@ -891,67 +617,6 @@ fn looks_like_bounce(message: &Message<'_>, parts: &Parts<'_>) -> bool {
     let bounce_words = BOUNCE_WORDING.any_in(&parts.notification);
     let _ = empty_return_path;
     system_sender || bounce_words || bounce_subject(&subject) || parts.report_type.as_deref() == Some("delivery-status")
-}
-
-/// ARF (RFC 5965) and the complaints providers send without it.
-/// `headers` are the returned message's ([`original_headers`]).
-fn complaint(
-    message: &Message<'_>,
-    parts: &Parts<'_>,
-    headers: &[(String, String)],
-    ctx: &Context<'_>,
-) -> Option<Parsed> {
-    let arf = parts.report_type.as_deref() == Some("feedback-report") || !parts.feedback.is_empty();
-    let subject = message.subject().unwrap_or("").to_ascii_lowercase();
-    let hotmail = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("X-HmXmrOriginalRecipient"));
-    let complaint_subject =
-        subject.contains("complaint about message") || subject.contains("abuse report") || subject.starts_with("fbl");
-    if !(arf || hotmail || complaint_subject && parts.original.is_some()) {
-        return None;
-    }
-    let mut fields: Vec<(String, String)> = Vec::new();
-    for f in &parts.feedback {
-        fields.extend(header_lines(f));
-    }
-    let field =
-        |name: &str| fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string());
-    let feedback_type = field("Feedback-Type").map(|t| t.to_ascii_lowercase()).unwrap_or_else(|| "abuse".to_string());
-    // Who complained about our mail: the report names them, or the returned
-    // message was addressed to them.
-    let mut recipients: Vec<String> = fields
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("Original-Rcpt-To") || n.eq_ignore_ascii_case("Removal-Recipient"))
-        .filter_map(|(_, v)| clean_address(v))
-        .collect();
-    if recipients.is_empty() {
-        recipients = headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("X-HmXmrOriginalRecipient"))
-            .filter_map(|(_, v)| clean_address(v))
-            .collect();
-    }
-    if recipients.is_empty() {
-        recipients = ctx.original_to.clone();
-    }
-    recipients.dedup();
-    if recipients.is_empty() {
-        return Some(Parsed::note(ctx.origin, NoteKind::Error, "a complaint report that names no recipient"));
-    }
-    let at = field("Arrival-Date")
-        .or_else(|| field("Received-Date"))
-        .and_then(|d| rfc3339_of_mail_date(&d))
-        .or_else(|| ctx.date.clone());
-    let events = recipients
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let mut e = ctx.event(EventType::Complaint, r, i, "arf");
-            e.feedback_type = Some(feedback_type.clone());
-            e.at = at.clone();
-            e
-        })
-        .collect();
-    Some(Parsed { events, notes: Vec::new() })
 }
 
 /// What kind of message an email is, without building its events (for

@@ -28,6 +28,11 @@ use serde_json::{Map, Value};
 use super::{Format, IngestEvent, Note, NoteKind, Options, Parsed, clean_address, postfix_log, stable_id};
 use crate::event::EventType;
 
+mod mailgun;
+mod postmark;
+mod sendgrid;
+mod ses;
+
 /// The longest `text` kept, in characters; a longer diagnostic is cut.
 const MAX_TEXT_CHARS: usize = 2000;
 
@@ -76,10 +81,10 @@ pub fn parse(format: Format, body: &[u8], origin: &str, opts: &Options) -> Parse
             Record::Value(Value::Object(obj)) => {
                 let cx = Cx { origin, opts, out: &mut out };
                 match format {
-                    Format::Sendgrid => sendgrid(&obj, cx),
-                    Format::Postmark => postmark(&obj, cx),
-                    Format::Mailgun => mailgun(&obj, cx),
-                    _ => ses(&obj, cx),
+                    Format::Sendgrid => sendgrid::sendgrid(&obj, cx),
+                    Format::Postmark => postmark::postmark(&obj, cx),
+                    Format::Mailgun => mailgun::mailgun(&obj, cx),
+                    _ => ses::ses(&obj, cx),
                 }
             }
             Record::Value(v) => out.notes.push(note(
@@ -409,6 +414,12 @@ fn cut(s: &str, max: usize) -> &str {
     }
 }
 
+/// `Permanent/General`: the present parts, joined.
+fn label_of(parts: &[Option<&str>]) -> Option<String> {
+    let parts: Vec<&str> = parts.iter().flatten().copied().collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
 // ---------------------------------------------------------------------------
 // Replies
 
@@ -523,321 +534,6 @@ fn code_field(v: Option<&Value>) -> Option<u16> {
     ((200..600).contains(&c)).then_some(c)
 }
 
-// ---------------------------------------------------------------------------
-// Amazon SES
-
-fn ses(record: &Map<String, Value>, mut cx: Cx<'_>) {
-    // The SNS envelope: `Message` is the notification, as a JSON string.
-    let mut sns_id = None;
-    let parsed;
-    let n: &Map<String, Value> = match record.get("Type").and_then(Value::as_str) {
-        Some("Notification") => {
-            sns_id = str_of(record, "MessageId").map(str::to_string);
-            match record.get("Message") {
-                Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-                    Ok(Value::Object(o)) => {
-                        parsed = o;
-                        &parsed
-                    }
-                    Ok(_) => return cx.skip("an SNS notification whose `Message` is not an SES notification"),
-                    Err(e) => return cx.error(format!("the SNS `Message` is not JSON: {}", invalid(&e, None))),
-                },
-                Some(Value::Object(o)) => o,
-                _ => return cx.error("an SNS notification without a `Message`"),
-            }
-        }
-        Some(other @ ("SubscriptionConfirmation" | "UnsubscribeConfirmation")) => {
-            return cx.skip(format!(
-                "an SNS `{other}` message: not a notification (confirm the subscription at its `SubscribeURL`)"
-            ));
-        }
-        Some(other) if record.contains_key("TopicArn") => {
-            return cx.skip(format!("an SNS `{}` message: not a notification", cut(other, 100)));
-        }
-        _ => record,
-    };
-    let Some(kind) = str_of(n, "notificationType").or_else(|| str_of(n, "eventType")) else {
-        return cx.error("not an SES notification: no `notificationType` or `eventType`");
-    };
-    let (section, list, label) = match kind {
-        "Bounce" => ("bounce", "bouncedRecipients", "bounce"),
-        "Complaint" => ("complaint", "complainedRecipients", "complaint"),
-        "Delivery" => ("delivery", "recipients", "delivery"),
-        "DeliveryDelay" => ("deliveryDelay", "delayedRecipients", "delivery delay"),
-        other => {
-            return cx.skip(format!("an SES `{}` notification: not a bounce, complaint or delivery", cut(other, 100)));
-        }
-    };
-    let Some(body) = n.get(section).and_then(Value::as_object) else {
-        return cx.error(format!("an SES {label} notification without its `{section}` object"));
-    };
-    let mail = n.get("mail").and_then(Value::as_object);
-    let provider_id = str_of(body, "feedbackId").map(str::to_string).or(sns_id);
-    let mut common = Common::new(Format::Ses, &cx, n, provider_id);
-    common.at = timestamp(body.get("timestamp")).or_else(|| mail.and_then(|m| timestamp(m.get("timestamp"))));
-    common.campaign = mail.and_then(|m| ses_campaign(m, &cx));
-    common.message_id = mail.and_then(ses_message_id);
-    let name = common.name(&format!("an SES {label} notification"), "feedbackId");
-    let recipients = body.get(list).and_then(Value::as_array).filter(|l| !l.is_empty());
-    let Some(recipients) = recipients else {
-        return cx.error(format!("{name} has no `{list}`"));
-    };
-    let mx = str_of(body, "remoteMtaIp").map(str::to_string);
-    for (i, r) in recipients.iter().enumerate() {
-        let (raw, field) =
-            if section == "delivery" { (Some(r), list) } else { (r.get("emailAddress"), "emailAddress") };
-        let address = match recipient(raw, &format!("{name}, entry {} of `{list}`", i + 1), field) {
-            Ok(a) => a,
-            Err(message) => {
-                cx.error(message);
-                continue;
-            }
-        };
-        let e = match section {
-            "bounce" | "deliveryDelay" => {
-                let mut e = common.event(EventType::Bounce, address, i);
-                set_reply(&mut e, r.get("diagnosticCode").and_then(Value::as_str), status_field(r.get("status")));
-                e.mx = mx.clone();
-                e.action = if section == "bounce" {
-                    label_of(&[str_of(body, "bounceType"), str_of(body, "bounceSubType")])
-                } else {
-                    label_of(&[Some("Delay"), str_of(body, "delayType")])
-                };
-                e
-            }
-            "complaint" => {
-                let mut e = common.event(EventType::Complaint, address, i);
-                e.feedback_type = str_of(body, "complaintFeedbackType").map(str::to_string);
-                e.action = str_of(body, "complaintSubType").map(str::to_string);
-                e
-            }
-            _ => {
-                let mut e = common.event(EventType::Delivered, address, i);
-                set_reply(&mut e, str_of(body, "smtpResponse"), None);
-                e.mx = mx.clone();
-                e
-            }
-        };
-        cx.out.events.push(e);
-    }
-}
-
-/// `Permanent/General`: the present parts, joined.
-fn label_of(parts: &[Option<&str>]) -> Option<String> {
-    let parts: Vec<&str> = parts.iter().flatten().copied().collect();
-    (!parts.is_empty()).then(|| parts.join("/"))
-}
-
-/// The campaign header among `mail.headers`, else a campaign tag.
-fn ses_campaign(mail: &Map<String, Value>, cx: &Cx<'_>) -> Option<String> {
-    let header = &cx.opts.campaign_header;
-    let from_headers = mail.get("headers").and_then(Value::as_array).and_then(|headers| {
-        headers.iter().find_map(|h| {
-            let name = h.get("name").and_then(Value::as_str)?;
-            if name.trim().eq_ignore_ascii_case(header) { h.get("value").and_then(scalar) } else { None }
-        })
-    });
-    from_headers.or_else(|| cx.campaign_in(mail.get("tags").and_then(Value::as_object)))
-}
-
-/// The original `Message-ID`: `commonHeaders.messageId`, the header, else
-/// SES's own message id.
-fn ses_message_id(mail: &Map<String, Value>) -> Option<String> {
-    message_id(mail.get("commonHeaders").and_then(|h| h.get("messageId")))
-        .or_else(|| {
-            let headers = mail.get("headers")?.as_array()?;
-            let h = headers.iter().find(|h| {
-                h.get("name").and_then(Value::as_str).is_some_and(|n| n.trim().eq_ignore_ascii_case("message-id"))
-            })?;
-            message_id(h.get("value"))
-        })
-        .or_else(|| message_id(mail.get("messageId")))
-}
-
-// ---------------------------------------------------------------------------
-// SendGrid
-
-fn sendgrid(record: &Map<String, Value>, mut cx: Cx<'_>) {
-    let Some(event) = str_of(record, "event") else {
-        return cx.error("not a SendGrid event: no `event`");
-    };
-    let mut common = Common::new(Format::Sendgrid, &cx, record, str_of(record, "sg_event_id").map(str::to_string));
-    let name = common.name(&format!("a SendGrid `{}` event", cut(event, 100)), "sg_event_id");
-    let reason = str_of(record, "reason");
-    let response = str_of(record, "response");
-    let kind = match event {
-        "bounce" | "blocked" | "deferred" => EventType::Bounce,
-        "dropped" => {
-            if reason.is_none_or(|r| split_reply(r).code.is_none()) {
-                let why = reason.map(|r| format!(": {}", cut(r, 200))).unwrap_or_default();
-                return cx.skip(format!("{name}: SendGrid dropped the message without an SMTP answer{why}"));
-            }
-            EventType::Bounce
-        }
-        "delivered" => EventType::Delivered,
-        "spamreport" => EventType::Complaint,
-        // The person unsubscribed (from everything, or from a group): the lifecycle's `unsubscribe`.
-        "unsubscribe" | "group_unsubscribe" => EventType::Unsubscribe,
-        other => {
-            return cx.skip(format!("a SendGrid `{}` event: not a bounce, complaint or delivery", cut(other, 100)));
-        }
-    };
-    let address = match recipient(record.get("email"), &name, "email") {
-        Ok(a) => a,
-        Err(message) => return cx.error(message),
-    };
-    common.at = timestamp(record.get("timestamp"));
-    common.message_id = message_id(record.get("smtp-id"));
-    common.campaign = cx
-        .campaign_in(Some(record))
-        .or_else(|| record.get("marketing_campaign_id").and_then(scalar))
-        .or_else(|| record.get("category").and_then(scalar));
-    let mut e = common.event(kind, address, 0);
-    match kind {
-        EventType::Bounce => {
-            let answer = if event == "deferred" { response.or(reason) } else { reason.or(response) };
-            set_reply(&mut e, answer, status_field(record.get("status")));
-            e.action =
-                Some(if event == "bounce" { str_of(record, "type").unwrap_or("bounce") } else { event }.to_string());
-        }
-        EventType::Delivered => set_reply(&mut e, response, status_field(record.get("status"))),
-        _ => {}
-    }
-    cx.out.events.push(e);
-}
-
-// ---------------------------------------------------------------------------
-// Postmark
-
-fn postmark(record: &Map<String, Value>, mut cx: Cx<'_>) {
-    // Old bounce webhooks have no `RecordType`.
-    let record_type = str_of(record, "RecordType")
-        .or_else(|| (record.contains_key("BouncedAt") && record.contains_key("Email")).then_some("Bounce"));
-    let Some(record_type) = record_type else {
-        return cx.error("not a Postmark webhook: no `RecordType`");
-    };
-    let provider_id = record.get("ID").and_then(scalar).or_else(|| record.get("MessageID").and_then(scalar));
-    let mut common = Common::new(Format::Postmark, &cx, record, provider_id);
-    let name = common.name(&format!("a Postmark `{}` record", cut(record_type, 100)), "ID");
-    let bounce_type = str_of(record, "Type");
-    let (kind, address_field, at_field) = match record_type {
-        "Bounce" if bounce_type == Some("AutoResponder") => (EventType::AutoReply, "Email", "BouncedAt"),
-        "Bounce" => (EventType::Bounce, "Email", "BouncedAt"),
-        "SpamComplaint" => (EventType::Complaint, "Email", "BouncedAt"),
-        "Delivery" => (EventType::Delivered, "Recipient", "DeliveredAt"),
-        // A suppression the person asked for is an unsubscribe; one lifted is not an event here.
-        "SubscriptionChange" if record.get("SuppressSending").and_then(Value::as_bool) == Some(true) => {
-            match str_of(record, "SuppressionReason") {
-                Some("ManualSuppression") | None => (EventType::Unsubscribe, "Recipient", "ChangedAt"),
-                Some(other) => {
-                    return cx.skip(format!(
-                        "a Postmark suppression for `{}`: the bounce or complaint that caused it is its own event",
-                        cut(other, 100)
-                    ));
-                }
-            }
-        }
-        other => {
-            return cx.skip(format!("a Postmark `{}` record: not a bounce, complaint or delivery", cut(other, 100)));
-        }
-    };
-    let address = match recipient(record.get(address_field), &name, address_field) {
-        Ok(a) => a,
-        Err(message) => return cx.error(message),
-    };
-    common.at = timestamp(record.get(at_field));
-    common.message_id = message_id(record.get("MessageID"));
-    common.campaign = cx
-        .campaign_in(record.get("Metadata").and_then(Value::as_object))
-        .or_else(|| record.get("Tag").and_then(scalar));
-    let mut e = common.event(kind, address, 0);
-    if kind == EventType::Bounce || kind == EventType::Delivered {
-        let details = str_of(record, "Details");
-        set_reply(&mut e, details.or_else(|| str_of(record, "Description")), None);
-    }
-    if kind != EventType::Delivered {
-        e.action = bounce_type.map(str::to_string);
-    }
-    cx.out.events.push(e);
-}
-
-// ---------------------------------------------------------------------------
-// Mailgun
-
-fn mailgun(record: &Map<String, Value>, mut cx: Cx<'_>) {
-    let data = match record.get("event-data") {
-        Some(Value::Object(d)) => d,
-        Some(_) => return cx.error("a Mailgun webhook whose `event-data` is not an object"),
-        None => record,
-    };
-    let Some(event) = str_of(data, "event") else {
-        return cx.error("not a Mailgun event: no `event`");
-    };
-    // The legacy webhooks have no event id, but a token unique to the post.
-    let (provider_id, id_field) = match str_of(data, "id") {
-        Some(id) => (Some(id), "id"),
-        None => (str_of(data, "token"), "token"),
-    };
-    let mut common = Common::new(Format::Mailgun, &cx, data, provider_id.map(str::to_string));
-    let name = common.name(&format!("a Mailgun `{}` event", cut(event, 100)), id_field);
-    let status = data.get("delivery-status").and_then(Value::as_object);
-    // The legacy webhooks: `bounced` and `dropped`, flat fields.
-    let legacy_text =
-        str_of(data, "error").or_else(|| str_of(data, "notification")).or_else(|| str_of(data, "description"));
-    let kind = match event {
-        "failed" | "bounced" => EventType::Bounce,
-        "dropped" => {
-            let has_answer =
-                code_field(data.get("code")).is_some() || legacy_text.is_some_and(|t| split_reply(t).code.is_some());
-            if !has_answer {
-                let why = str_of(data, "reason").map(|r| format!(" ({})", cut(r, 100))).unwrap_or_default();
-                return cx.skip(format!("{name}: Mailgun dropped the message without an SMTP answer{why}"));
-            }
-            EventType::Bounce
-        }
-        "delivered" => EventType::Delivered,
-        "complained" => EventType::Complaint,
-        "unsubscribed" => EventType::Unsubscribe,
-        other => return cx.skip(format!("a Mailgun `{}` event: not a bounce, complaint or delivery", cut(other, 100))),
-    };
-    let address = match recipient(data.get("recipient"), &name, "recipient") {
-        Ok(a) => a,
-        Err(message) => return cx.error(message),
-    };
-    common.at = timestamp(data.get("timestamp"));
-    let headers = data.get("message").and_then(|m| m.get("headers")).and_then(Value::as_object);
-    common.message_id = message_id(headers.and_then(|h| h.get("message-id")))
-        .or_else(|| message_id(data.get("Message-Id").or_else(|| data.get("message-id"))));
-    common.campaign = cx
-        .campaign_in(data.get("user-variables").and_then(Value::as_object))
-        .or_else(|| cx.campaign_in(Some(data)))
-        .or_else(|| data.get("tags").and_then(scalar))
-        .or_else(|| data.get("tag").and_then(scalar));
-    let mut e = common.event(kind, address, 0);
-    if kind == EventType::Bounce || kind == EventType::Delivered {
-        match status {
-            Some(s) => {
-                let words = str_of(s, "message").or_else(|| str_of(s, "description"));
-                set_reply(&mut e, words, status_field(s.get("enhanced-code")));
-                e.code = code_field(s.get("code")).or(e.code);
-                e.mx = str_of(s, "mx-host").map(|h| h.trim_end_matches('.').to_ascii_lowercase());
-            }
-            None => {
-                set_reply(&mut e, legacy_text, None);
-                e.code = code_field(data.get("code")).or(e.code);
-            }
-        }
-    }
-    if kind == EventType::Bounce {
-        e.action = if event == "failed" {
-            label_of(&[str_of(data, "severity"), str_of(data, "reason")])
-        } else {
-            Some(event.to_string())
-        };
-    }
-    cx.out.events.push(e);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -904,19 +600,6 @@ mod tests {
     }
 
     #[test]
-    fn ses_transient_with_a_permanent_reply_keeps_the_reply() {
-        let body = r#"{"notificationType":"Bounce","bounce":{"bounceType":"Transient","bounceSubType":"General",
-            "feedbackId":"f-1","bouncedRecipients":[{"emailAddress":"pat@example.org","status":"5.4.4",
-            "diagnosticCode":"smtp; 550 5.4.4 Unable to route"}]},"mail":{}}"#;
-        let p = one(Format::Ses, body);
-        let e = &p.events[0];
-        assert_eq!(
-            (e.code, e.status.as_deref(), e.action.as_deref()),
-            (Some(550), Some("5.4.4"), Some("Transient/General"))
-        );
-    }
-
-    #[test]
     fn invalid_json_is_one_located_error() {
         let p = one(Format::Sendgrid, "[{\"event\": \"bounce\",\n  \"email\": }]");
         assert!(p.events.is_empty());
@@ -957,16 +640,6 @@ mod tests {
         let c = one(Format::Postmark, r#"{"RecordType":"SpamComplaint","Email":"a@example.org","Tag":"x"}"#);
         assert!(b.events[0].id.starts_with("postmark:"));
         assert_ne!(b.events[0].id, c.events[0].id);
-    }
-
-    #[test]
-    fn campaign_header_name_is_configurable() {
-        let opts = Options { campaign_header: "X-Mailing".to_string() };
-        let body = r#"{"event":"bounce","email":"a@example.org","x-mailing":"m-9","campaign":"c-1","category":"k"}"#;
-        let p = parse(Format::Sendgrid, body.as_bytes(), "t", &opts);
-        assert_eq!(p.events[0].campaign.as_deref(), Some("m-9"));
-        let p = one(Format::Sendgrid, body);
-        assert_eq!(p.events[0].campaign.as_deref(), Some("c-1"));
     }
 
     #[test]

@@ -1,0 +1,191 @@
+//! Events from a delivery status notification (RFC 3464): one per
+//! recipient group, its status, code, text, MX and phase read from the
+//! DSN's fields and filled in from the notification's prose where the
+//! fields say too little; also a DSN printed into a message's body.
+
+use std::cell::OnceCell;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use super::{Context, Parts};
+use crate::event::EventType;
+use crate::ingest::dsn::{self, DeliveryStatus};
+use crate::ingest::needles::Needles;
+use crate::ingest::prose::{self, Failure};
+use crate::ingest::{Parsed, rfc3339_of_mail_date};
+
+/// The fields that tell a DSN printed in a body, in the order
+/// [`inline_dsn`] takes them apart.
+static INLINE_DSN_FIELDS: LazyLock<Needles> = LazyLock::new(|| {
+    Needles::new(&["final-recipient:", "original-recipient:", "action:", "status:", "reporting-mta:"])
+});
+
+/// A DSN written into the text of a message that is not `multipart/report`
+/// (some MTAs print the fields in the body).
+pub(super) fn inline_dsn(notification: &str) -> DeliveryStatus {
+    let [final_recipient, original_recipient, action, status, reporting_mta] =
+        INLINE_DSN_FIELDS.first_of_each(notification)[..]
+    else {
+        unreachable!("one entry per field")
+    };
+    if final_recipient.is_none() && original_recipient.is_none() || action.is_none() && status.is_none() {
+        return DeliveryStatus::default();
+    }
+    // From the first field line on.
+    let start = [reporting_mta, final_recipient, original_recipient].into_iter().flatten().min().unwrap_or(0);
+    dsn::parse(&notification[start..])
+}
+
+pub(super) fn from_dsn(parts: &Parts<'_>, ctx: &Context<'_>) -> Parsed {
+    let mut all = DeliveryStatus::default();
+    for body in &parts.delivery_status {
+        let ds = dsn::parse(body);
+        if all.message.reporting_mta.is_none() {
+            all.message = ds.message;
+        }
+        all.recipients.extend(ds.recipients);
+    }
+    events_of_dsn(&all, parts, ctx)
+}
+
+pub(super) fn events_of_dsn(ds: &DeliveryStatus, parts: &Parts<'_>, ctx: &Context<'_>) -> Parsed {
+    // What the prose says about each recipient, to fill in a thin DSN: read
+    // only when a recipient needs it (most DSNs say all there is to say).
+    let known: HashSet<String> =
+        ds.recipients.iter().filter_map(|r| r.recipient()).map(|a| a.to_ascii_lowercase()).collect();
+    let read: OnceCell<Vec<Failure>> = OnceCell::new();
+    let prose_failures = || read.get_or_init(|| prose::failures_among(&parts.notification, &HashSet::new(), &known));
+    let mut events = Vec::new();
+    let mut seen = HashSet::new();
+    for r in &ds.recipients {
+        let Some(recipient) = r.recipient() else { continue };
+        let action = r.action.clone().unwrap_or_else(|| "failed".to_string());
+        if !seen.insert((recipient.to_ascii_lowercase(), action.clone())) {
+            continue;
+        }
+        let kind = match action.as_str() {
+            "delivered" | "relayed" | "expanded" => EventType::Delivered,
+            _ => EventType::Bounce,
+        };
+        let mut e = ctx.event(kind, recipient, events.len(), "dsn");
+        e.action = Some(action);
+        e.at = r.last_attempt.as_deref().and_then(rfc3339_of_mail_date).or_else(|| ctx.date.clone());
+        if kind == EventType::Bounce {
+            let said = || {
+                prose_failures().iter().find(|f| {
+                    f.recipient.eq_ignore_ascii_case(recipient)
+                        || r.original_recipient.as_deref().is_some_and(|o| f.recipient.eq_ignore_ascii_case(o))
+                })
+            };
+            let diagnostic = r.diagnostic.as_deref().map(str::trim).filter(|d| !d.is_empty());
+            // A relay's wrapper around the receiver's quoted answer (Amazon SES:
+            // `5.1.0 - Unknown address error 550-'5.2.2 <a@b>... Mailbox Full'`):
+            // the quoted answer is the receiver's.
+            let diagnostic = diagnostic.map(|d| quoted_reply(d).unwrap_or(d));
+            let (code, dstatus) = diagnostic.and_then(prose::reply_in).unwrap_or((None, None));
+            e.status = specific_status(r.status.as_deref(), dstatus);
+            e.code = diagnostic.and_then(leading_code).or(code);
+            e.text = diagnostic.map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "));
+            // A diagnostic without words (`smtp; 550`, or none): the prose's.
+            let thin = e.text.as_deref().is_none_or(|t| {
+                t.split_whitespace().filter(|w| w.chars().all(char::is_alphabetic) && w.len() > 2).count() < 2
+            });
+            if thin && let Some(f) = said() {
+                e.text = Some(f.text.clone()).filter(|t| !t.is_empty()).or(e.text);
+                e.code = e.code.or(f.code);
+                e.status = e.status.or_else(|| f.status.clone());
+            }
+            e.mx = r
+                .remote_mta
+                .as_deref()
+                .map(host_of)
+                .filter(|h| !h.is_empty())
+                .or_else(|| said().and_then(|f| f.mx.clone()));
+            e.phase = e
+                .text
+                .as_deref()
+                .and_then(|t| phase_of(&t.to_ascii_lowercase()))
+                .or_else(|| said().and_then(|f| f.phase.clone()));
+        }
+        events.push(e);
+    }
+    Parsed { events, notes: Vec::new() }
+}
+
+/// The receiver's answer quoted inside a relay's diagnostic: `NNN-'…'` or
+/// `NNN '…'`, returned as `NNN …`.
+fn quoted_reply(d: &str) -> Option<&str> {
+    let bytes = d.as_bytes();
+    for i in 0..bytes.len().saturating_sub(5) {
+        let code = &bytes[i..i + 3];
+        if code.iter().all(u8::is_ascii_digit)
+            && matches!(code[0], b'4' | b'5')
+            && matches!(bytes[i + 3], b'-' | b' ')
+            && bytes[i + 4] == b'\''
+            && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+        {
+            let inner = &d[i + 5..];
+            let end = inner.find('\'').unwrap_or(inner.len());
+            // The quoted answer starts with its own status or code
+            // (`550 'a@b' is not…` quotes an address, not an answer).
+            let quoted = inner[..end].trim();
+            if quoted.starts_with(|c: char| c.is_ascii_digit()) {
+                return Some(quoted);
+            }
+        }
+    }
+    None
+}
+
+/// The status to report: the DSN's `Status`, unless it is the generic
+/// `X.0.0` and the receiver's own answer names a specific one of the same
+/// class (`Status: 5.0.0` with `550 #5.1.0 Address rejected`).
+fn specific_status(field: Option<&str>, said: Option<String>) -> Option<String> {
+    match (field, said) {
+        (Some(f), Some(s)) if f.ends_with(".0.0") && !s.ends_with(".0.0") && s.as_bytes()[0] == f.as_bytes()[0] => {
+            Some(s)
+        }
+        (Some(f), _) => Some(f.to_string()),
+        (None, s) => s,
+    }
+}
+
+/// A reply code that starts a diagnostic (`550 5.1.1 …`, `550-…`).
+fn leading_code(d: &str) -> Option<u16> {
+    let t = d.trim_start();
+    let code: String = t.chars().take(3).collect();
+    let next = t.chars().nth(3);
+    (code.len() == 3 && code.chars().all(|c| c.is_ascii_digit()) && next.is_none_or(|c| c == ' ' || c == '-'))
+        .then(|| code.parse::<u16>().ok())
+        .flatten()
+        .filter(|c| (200..600).contains(c))
+}
+
+fn host_of(mta: &str) -> String {
+    let h = mta.trim().trim_start_matches('[');
+    let h = h.split([' ', '[', ']', '(']).next().unwrap_or("");
+    let h = h.trim_end_matches('.');
+    // An IP literal is kept; a host name is lowercased.
+    h.to_ascii_lowercase()
+}
+
+fn phase_of(lower: &str) -> Option<String> {
+    for (needle, phase) in [
+        ("refused to talk to me", "connect"),
+        ("in reply to rcpt to", "rcpt"),
+        ("in reply to mail from", "mail"),
+        ("in reply to end of data", "data"),
+        ("in reply to data", "data"),
+        ("in reply to helo", "helo"),
+        ("in reply to ehlo", "helo"),
+        ("after rcpt to", "rcpt"),
+        ("after mail from", "mail"),
+        ("after end of data", "data"),
+        ("after data", "data"),
+    ] {
+        if lower.contains(needle) {
+            return Some(phase.to_string());
+        }
+    }
+    None
+}
