@@ -77,12 +77,8 @@ pub(super) fn sendgrid(record: &Map<String, Value>, mut cx: Cx<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::Options;
     use crate::ingest::webhook::parse;
-    use crate::ingest::{Options, Parsed};
-
-    fn one(format: Format, body: &str) -> Parsed {
-        parse(format, body.as_bytes(), "t.json", &Options::default())
-    }
 
     #[test]
     fn campaign_header_name_is_configurable() {
@@ -90,7 +86,7 @@ mod tests {
         let body = r#"{"event":"bounce","email":"a@example.org","x-mailing":"m-9","campaign":"c-1","category":"k"}"#;
         let p = parse(Format::Sendgrid, body.as_bytes(), "t", &opts);
         assert_eq!(p.events[0].campaign.as_deref(), Some("m-9"));
-        let p = one(Format::Sendgrid, body);
+        let p = parse(Format::Sendgrid, body.as_bytes(), "t.json", &Options::default());
         assert_eq!(p.events[0].campaign.as_deref(), Some("c-1"));
     }
 }

@@ -157,19 +157,15 @@ fn ses_message_id(mail: &Map<String, Value>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::Options;
     use crate::ingest::webhook::parse;
-    use crate::ingest::{Options, Parsed};
-
-    fn one(format: Format, body: &str) -> Parsed {
-        parse(format, body.as_bytes(), "t.json", &Options::default())
-    }
 
     #[test]
     fn ses_transient_with_a_permanent_reply_keeps_the_reply() {
         let body = r#"{"notificationType":"Bounce","bounce":{"bounceType":"Transient","bounceSubType":"General",
             "feedbackId":"f-1","bouncedRecipients":[{"emailAddress":"pat@example.org","status":"5.4.4",
             "diagnosticCode":"smtp; 550 5.4.4 Unable to route"}]},"mail":{}}"#;
-        let p = one(Format::Ses, body);
+        let p = parse(Format::Ses, body.as_bytes(), "t.json", &Options::default());
         let e = &p.events[0];
         assert_eq!(
             (e.code, e.status.as_deref(), e.action.as_deref()),
