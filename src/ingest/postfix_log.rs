@@ -106,9 +106,11 @@ pub fn sniff(head: &[u8]) -> bool {
     starts_with_time(first) && text.lines().take(200).any(|l| starts_with_time(l) && find_tag(l).is_some())
 }
 
-/// The SMTP phase that words name: Postfix's `in reply to RCPT TO command`,
-/// `while sending end of data`, a failed connection. `None` when they name
-/// none.
+/// The SMTP phase that a receiver's answer as an MTA reports it names:
+/// Postfix's `in reply to RCPT TO command`, `while sending end of data`, a
+/// failed connection, Exim's `after RCPT TO`. `None` when it names none.
+/// (Used for Postfix logs, webhook diagnostics and DSN diagnostics; the
+/// prose of a notification has its own, looser reading in `prose`.)
 pub(super) fn phase_of(text: &str) -> Option<&'static str> {
     const PHASES: &[(&str, &str)] = &[
         ("in reply to rcpt to", "rcpt"),
@@ -130,6 +132,11 @@ pub(super) fn phase_of(text: &str) -> Option<&'static str> {
         ("initial server greeting", "connect"),
         ("initial protocol greeting", "connect"),
         ("connect to ", "connect"),
+        // Exim's `SMTP error from remote mail server after RCPT TO:<…>`.
+        ("after rcpt to", "rcpt"),
+        ("after mail from", "mail"),
+        ("after end of data", "data"),
+        ("after data", "data"),
     ];
     let lower = text.to_ascii_lowercase();
     PHASES.iter().find(|(needle, _)| lower.contains(needle)).map(|(_, phase)| *phase)

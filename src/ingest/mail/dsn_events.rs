@@ -11,6 +11,7 @@ use super::{Context, Parts};
 use crate::event::EventType;
 use crate::ingest::dsn::{self, DeliveryStatus};
 use crate::ingest::needles::Needles;
+use crate::ingest::postfix_log;
 use crate::ingest::prose::{self, Failure};
 use crate::ingest::{Parsed, rfc3339_of_mail_date};
 
@@ -104,7 +105,8 @@ pub(super) fn events_of_dsn(ds: &DeliveryStatus, parts: &Parts<'_>, ctx: &Contex
             e.phase = e
                 .text
                 .as_deref()
-                .and_then(|t| phase_of(&t.to_ascii_lowercase()))
+                .and_then(postfix_log::phase_of)
+                .map(str::to_string)
                 .or_else(|| said().and_then(|f| f.phase.clone()));
         }
         events.push(e);
@@ -167,25 +169,4 @@ fn host_of(mta: &str) -> String {
     let h = h.trim_end_matches('.');
     // An IP literal is kept; a host name is lowercased.
     h.to_ascii_lowercase()
-}
-
-fn phase_of(lower: &str) -> Option<String> {
-    for (needle, phase) in [
-        ("refused to talk to me", "connect"),
-        ("in reply to rcpt to", "rcpt"),
-        ("in reply to mail from", "mail"),
-        ("in reply to end of data", "data"),
-        ("in reply to data", "data"),
-        ("in reply to helo", "helo"),
-        ("in reply to ehlo", "helo"),
-        ("after rcpt to", "rcpt"),
-        ("after mail from", "mail"),
-        ("after end of data", "data"),
-        ("after data", "data"),
-    ] {
-        if lower.contains(needle) {
-            return Some(phase.to_string());
-        }
-    }
-    None
 }
