@@ -93,14 +93,17 @@ static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
 
 /// Reads one email. `origin` names it in events and notes.
 pub fn parse(raw: &[u8], origin: &str, opts: &Options) -> Parsed {
-    parse_at(raw, origin, opts, 0)
+    parse_at(raw, origin, opts, 0, None)
 }
 
 /// How deep a bounce may sit inside forwarded bounces before it is not
 /// looked for: a gateway forwards one, nobody nests ten.
 const MAX_NESTING: usize = 2;
 
-fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize) -> Parsed {
+/// `outer` is, for a bounce read inside another message, the addresses the
+/// enclosing message excludes (its own `To` is our sender; the inner one's
+/// `To` may well be the failed recipient).
+fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize, outer: Option<&HashSet<String>>) -> Parsed {
     if raw.len() > MAX_INPUT_BYTES {
         return Parsed::note(origin, NoteKind::Error, format!("larger than {} MiB: not read", MAX_INPUT_BYTES >> 20));
     }
@@ -114,7 +117,10 @@ fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize) -> Parsed {
     }
     let parts = collect(&message);
     let headers = original_headers(&parts);
-    let ctx = Context::new(&message, &headers, origin, opts);
+    let mut ctx = Context::new(&message, &headers, origin, opts);
+    if let Some(outer) = outer {
+        ctx.exclude = inner_exclude(&message, ctx.exclude, outer);
+    }
     let p = read_message(&message, &parts, &headers, &ctx, opts);
     // A gateway (InterScan, a relay) that forwards the bounce it got, with
     // only its own words outside: the attached bounce says what happened.
@@ -122,12 +128,26 @@ fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize) -> Parsed {
         && let Some(inner) = parts.original
         && p.events.iter().all(|e| e.code.is_none() && e.status.is_none())
     {
-        let nested = parse_at(inner.raw_message(), origin, opts, depth + 1);
+        let nested = parse_at(inner.raw_message(), origin, opts, depth + 1, Some(&ctx.exclude));
         if nested.events.iter().any(|e| e.code.is_some() || e.status.is_some()) {
             return nested;
         }
     }
     p
+}
+
+/// The addresses a message read inside another never takes as the failed
+/// recipient: the enclosing message's, and its own senders — not its own
+/// recipients (a gateway attaches the returned message, whose `To` is the
+/// address that failed).
+fn inner_exclude(message: &Message<'_>, own: HashSet<String>, outer: &HashSet<String>) -> HashSet<String> {
+    let recipients: HashSet<String> = ["To", "Delivered-To", "X-Original-To", "Envelope-To"]
+        .iter()
+        .filter_map(|h| message.header_raw(*h))
+        .flat_map(prose::addresses)
+        .map(|(_, a)| a.to_ascii_lowercase())
+        .collect();
+    own.into_iter().filter(|a| !recipients.contains(a)).chain(outer.iter().cloned()).collect()
 }
 
 /// What one parsed email is and the events it gives. `headers` are the
