@@ -217,6 +217,8 @@ pub fn is_system_address(a: &str) -> bool {
 /// `<a@b>:`, `  a@b`, `a@b [User unknown]`, `a@b<mailto:a@b>`, `<a@b>...
 /// User unknown`, `<a@b> (expanded from <c@d>): …`.
 fn leading_address(line: &str) -> Option<String> {
+    // Most lines hold no address at all: done before any work.
+    memchr::memchr(b'@', line.as_bytes())?;
     let t = strip_line_prefixes(line);
     let t = t.strip_prefix('"').unwrap_or(t);
     let t = t.strip_prefix('<').unwrap_or(t);
