@@ -59,8 +59,9 @@ impl EventType {
 /// One event. Strings borrow from the input line where they can.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Event<'a> {
-    /// The event's id (for idempotence and output).
-    #[serde(default, borrow, deserialize_with = "opt_text")]
+    /// The event's id (for idempotence and output). A string: the number
+    /// `1` is refused rather than taken for the id `"1"` of another event.
+    #[serde(default, borrow, deserialize_with = "opt_id")]
     pub id: Option<Cow<'a, str>>,
     /// The event type; `bounce` when absent.
     #[serde(default, rename = "type")]
@@ -112,9 +113,13 @@ impl<'a> Event<'a> {
         }
     }
 
-    /// Parses one JSON line.
+    /// Parses one JSON line. A recipient that is empty (or only blanks) is
+    /// refused: it names no contact.
     pub fn parse(line: &'a str) -> Result<Event<'a>, String> {
         let mut e: Event<'a> = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        if e.recipient.trim().is_empty() {
+            return Err("`recipient` is empty".to_string());
+        }
         e.raw = Some(line);
         Ok(e)
     }
@@ -148,6 +153,24 @@ fn opt_text<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow
         Some(T::N(n)) => Some(Cow::Owned(n.to_string())),
         None => None,
     })
+}
+
+fn opt_id<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum T<'a> {
+        S(#[serde(borrow)] Cow<'a, str>),
+        N(serde_json::Number),
+        Other(serde::de::IgnoredAny),
+    }
+    match Option::<T>::deserialize(d)? {
+        Some(T::S(s)) => Ok(Some(s)),
+        Some(T::N(n)) => {
+            Err(serde::de::Error::custom(format!("`id` must be a string, not the number {n}: write \"{n}\"")))
+        }
+        Some(T::Other(_)) => Err(serde::de::Error::custom("`id` must be a string")),
+        None => Ok(None),
+    }
 }
 
 fn opt_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {

@@ -191,7 +191,7 @@ fn eligibility_of_the_shipped_policy() {
     let read = |name: &str| std::fs::read_to_string(crate::root().join("tests/data/lifecycle").join(name)).unwrap();
     let input: String = [read("double_optin.jsonl"), read("complaint.jsonl"), read("hard_bounce.jsonl")].concat();
     let (_, mut store) = run(&policy, &input);
-    let get = |store: &mut MemoryStore, a: &str| store.contacts(&[a]).unwrap().remove(0).unwrap();
+    let get = |store: &mut MemoryStore, a: &str| store.contact(a).unwrap().unwrap();
     let table = [
         ("ivy@hotmail.com", [true, false, true]),  // confirmed
         ("gina@icloud.com", [false, false, true]), // opted out: transactional only

@@ -15,6 +15,7 @@ mod limits;
 mod never_panic;
 mod normalize;
 mod receivers;
+mod reliability;
 mod reload;
 mod run_cli;
 mod scripts;

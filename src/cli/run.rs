@@ -22,6 +22,9 @@ pub struct Args {
     /// Print no transitions, only the summary.
     #[arg(long)]
     pub quiet: bool,
+    /// The most events committed in one transaction.
+    #[arg(long, value_name = "N", default_value_t = crate::lifecycle::runner::BATCH_EVENTS)]
+    pub batch: usize,
 }
 
 /// Runs `run`.
@@ -41,10 +44,11 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
             return Ok(Exit::Invalid);
         }
     };
-    let Some(mut runner) = Runner::new(&policy, store) else {
+    let Some(runner) = Runner::new(&policy, store) else {
         eprintln!("error: the policy declares no `lifecycle`; `run` needs one (see docs/lifecycle.md)");
         return Ok(Exit::Invalid);
     };
+    let mut runner = runner.batch_events(args.batch);
     let progress = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(

@@ -2,12 +2,19 @@
 //! [`Store`], in batches.
 //!
 //! Per batch: parse the lines, give each event an id (its own, or one
-//! derived from the line), drop events already processed (in the store or
-//! earlier in the batch), classify the bounces, order each contact's events
-//! by `at` (events without `at` keep their place), apply them, commit the
-//! batch in one transaction — and only then hand the records out. So an
-//! event reported as processed is durable, and re-running the same input
-//! after a crash reaches the same final state.
+//! derived from the line), drop events already processed earlier in the
+//! batch (and, as a hint, in the store), classify the bounces (on every
+//! core, outside any lock); then, inside one write transaction, drop the
+//! events the store has processed, read the contacts, order each contact's
+//! events by `at` (events without `at` keep their place), apply them, hand
+//! the outcomes out, and commit.
+//!
+//! So the store is exactly-once per event id, even with other writers on the
+//! same database (they wait for the transaction; none reads a state another
+//! is replacing), and the outcomes are at-least-once: a batch is committed
+//! only after its outcomes were handed out (a failure to hand them out rolls
+//! it back), so a crash between the two makes a re-run process the batch and
+//! hand the same outcomes out again — never lose them.
 //!
 //! ```
 //! use rebound::lifecycle::runner::Runner;
@@ -51,8 +58,13 @@ use crate::event::{Event, Line, Lines};
 use crate::policy::Policy;
 use crate::store::{Commit, LogEntry, Store, StoreError};
 
-/// How many events are committed together.
+/// The most events committed together.
 pub const BATCH_EVENTS: usize = 50_000;
+
+/// The most bytes of event lines held in one batch (a batch ends at
+/// whichever of this and [`BATCH_EVENTS`] comes first), so that memory stays
+/// flat however long the lines are.
+pub const BATCH_BYTES: usize = 32 << 20;
 
 /// What one event did, ready to print.
 #[derive(Debug)]
@@ -132,12 +144,21 @@ pub struct Runner<'p, S> {
     policy: &'p Policy,
     lifecycle: &'p Lifecycle,
     store: S,
+    batch_events: usize,
 }
 
 impl<'p, S: Store> Runner<'p, S> {
     /// A runner for a policy that declares a lifecycle.
     pub fn new(policy: &'p Policy, store: S) -> Option<Runner<'p, S>> {
-        Some(Runner { lifecycle: policy.lifecycle()?, policy, store })
+        Some(Runner { lifecycle: policy.lifecycle()?, policy, store, batch_events: BATCH_EVENTS })
+    }
+
+    /// Commits at most `events` events per transaction (default
+    /// [`BATCH_EVENTS`]; at least 1). Smaller batches hold the write lock for
+    /// less time and hand outcomes out sooner; larger ones run faster.
+    pub fn batch_events(mut self, events: usize) -> Self {
+        self.batch_events = events.max(1);
+        self
     }
 
     /// The store, back.
@@ -158,11 +179,15 @@ impl<'p, S: Store> Runner<'p, S> {
         let mut buf = Vec::new();
         let mut summary = Summary::default();
         loop {
-            let mut batch: Vec<(usize, String)> = Vec::with_capacity(BATCH_EVENTS);
-            while batch.len() < BATCH_EVENTS {
+            let mut batch: Vec<(usize, String)> = Vec::new();
+            let mut bytes = 0;
+            while batch.len() < self.batch_events && bytes < BATCH_BYTES {
                 match lines.next_line(&mut buf)? {
                     Some(Line::Text(_, t)) if t.trim().is_empty() => {}
-                    Some(Line::Text(n, t)) => batch.push((n, t)),
+                    Some(Line::Text(n, t)) => {
+                        bytes += t.len();
+                        batch.push((n, t));
+                    }
                     Some(Line::Bad(n, why)) => {
                         summary.events += 1;
                         summary.bad += 1;
@@ -174,8 +199,7 @@ impl<'p, S: Store> Runner<'p, S> {
             if batch.is_empty() {
                 break;
             }
-            let outcomes = self.batch(&batch, &mut summary, &mut bad)?;
-            done(&outcomes)?;
+            self.batch(&batch, &mut summary, &mut bad, &mut done)?;
         }
         Ok(summary)
     }
@@ -185,37 +209,54 @@ impl<'p, S: Store> Runner<'p, S> {
         batch: &[(usize, String)],
         summary: &mut Summary,
         bad: &mut impl FnMut(usize, &str) -> std::io::Result<()>,
-    ) -> Result<Vec<Outcome<'p>>, RunError> {
-        // Parse and give ids.
+        done: &mut impl FnMut(&[Outcome<'p>]) -> std::io::Result<()>,
+    ) -> Result<(), RunError> {
+        // Parse and give ids; drop repeats within the batch.
         let mut events: Vec<(usize, String, Event)> = Vec::with_capacity(batch.len());
+        let mut seen_now = std::collections::HashSet::new();
         for (n, text) in batch {
             summary.events += 1;
             match Event::parse(text) {
-                Ok(e) => events.push((*n, event_id(&e, text), e)),
+                Ok(e) => {
+                    let id = event_id(&e, text);
+                    if seen_now.insert(id.clone()) {
+                        events.push((*n, id, e));
+                    } else {
+                        summary.duplicates += 1;
+                    }
+                }
                 Err(why) => {
                     summary.bad += 1;
                     bad(*n, &why)?;
                 }
             }
         }
-        // Drop events already processed, in the store or earlier in the batch.
+        // A hint: what the store already has needs no verdict (a re-run).
         let ids: Vec<&str> = events.iter().map(|(_, id, _)| id.as_str()).collect();
-        let seen_before = self.store.processed(&ids)?;
-        let mut seen_now = std::collections::HashSet::new();
+        let hint = self.store.processed(&ids)?;
         let mut keep = Vec::with_capacity(events.len());
-        for ((n, id, e), before) in events.into_iter().zip(seen_before) {
-            if before || !seen_now.insert(id.clone()) {
+        for (event, before) in events.into_iter().zip(hint) {
+            if before {
                 summary.duplicates += 1;
             } else {
-                keep.push((n, id, e));
+                keep.push(event);
             }
         }
-        // Verdicts.
-        let verdicts = classify_all(self.policy, &keep);
+        let verdicts = classify_all(self.policy, &keep)?;
+        let ats: Vec<Option<i64>> = keep.iter().map(|(_, _, e)| e.at.as_deref().and_then(parse_at)).collect();
+        // Everything from here to the commit sees a state no other writer can change.
+        let version = self.policy.version();
+        let mut tx = self.store.write()?;
+        let ids: Vec<&str> = keep.iter().map(|(_, id, _)| id.as_str()).collect();
+        let processed = tx.processed(&ids)?;
         // Each contact's events in `at` order; events without `at` keep their place.
         let mut by_contact: HashMap<String, Vec<usize>> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
-        for (i, (_, _, e)) in keep.iter().enumerate() {
+        for (i, ((_, _, e), done)) in keep.iter().zip(&processed).enumerate() {
+            if *done {
+                summary.duplicates += 1;
+                continue;
+            }
             let a = e.recipient.trim().to_lowercase();
             match by_contact.get_mut(&a) {
                 Some(v) => v.push(i),
@@ -225,11 +266,11 @@ impl<'p, S: Store> Runner<'p, S> {
                 }
             }
         }
-        let ats: Vec<Option<i64>> = keep.iter().map(|(_, _, e)| e.at.as_deref().and_then(parse_at)).collect();
         let addresses: Vec<&str> = order.iter().map(String::as_str).collect();
-        let stored = self.store.contacts(&addresses)?;
+        let stored = tx.contacts(&addresses)?;
         let mut commit = Commit::default();
         let mut results: Vec<Option<Outcome<'p>>> = (0..keep.len()).map(|_| None).collect();
+        let mut counts = Summary::default();
         for (address, stored) in order.iter().zip(stored) {
             let mut contact = stored.unwrap_or_else(|| Contact::new(address, self.lifecycle));
             let mut idx = by_contact.remove(address).unwrap_or_default();
@@ -240,32 +281,14 @@ impl<'p, S: Store> Runner<'p, S> {
                 let input = Input { event, id, verdict: verdict.as_ref(), at };
                 let record = apply(self.lifecycle, &mut contact, &input);
                 if let Some(v) = verdict {
-                    *summary.verdicts.entry(v.class.to_string()).or_default() += 1;
+                    *counts.verdicts.entry(v.class.to_string()).or_default() += 1;
                 }
                 for t in &record.fired {
-                    *summary.transitions.entry(t.clone()).or_default() += 1;
+                    *counts.transitions.entry(t.clone()).or_default() += 1;
                 }
                 commit.events.push(id.clone());
-                let notable = record.from != record.to
-                    || record.strike_rule.is_some()
-                    || record.reactivation.is_some()
-                    || verdict.as_ref().is_some_and(|v| v.class.strikes());
-                if notable {
-                    commit.log.push(LogEntry {
-                        event: id.clone(),
-                        address: address.clone(),
-                        kind: event.kind.as_str().to_string(),
-                        at: event.at.as_deref().map(str::to_string),
-                        from: record.from.clone(),
-                        to: record.to.clone(),
-                        rule: (!record.fired.is_empty()).then(|| record.fired.join(",")),
-                        strike_rule: record.strike_rule.clone(),
-                        verdict: verdict.as_ref().map(|v| (v.class.to_string(), v.reason.to_string())),
-                        verdict_rule: verdict.as_ref().and_then(|v| v.rule.map(str::to_string)),
-                        reactivation: record.reactivation.clone(),
-                        strikes: record.strikes,
-                        version: self.policy.version().to_string(),
-                    });
+                if notable(&record, verdict.as_ref()) {
+                    commit.log.push(log_entry(version, id, address, event, verdict.as_ref(), &record));
                 }
                 if let Some(slot) = results.get_mut(i) {
                     *slot = Some(Outcome {
@@ -279,18 +302,72 @@ impl<'p, S: Store> Runner<'p, S> {
             }
             commit.contacts.push(contact);
         }
-        self.store.commit(&commit)?;
+        // Hand the outcomes out, then commit: a failure to hand them out
+        // (a closed stdout) rolls the batch back, so nothing is durable that
+        // was not reported.
+        let outcomes: Vec<Outcome<'p>> = results.into_iter().flatten().collect();
+        done(&outcomes)?;
+        tx.commit(&commit)?;
         summary.processed += commit.events.len();
-        Ok(results.into_iter().flatten().collect())
+        for (k, v) in counts.verdicts {
+            *summary.verdicts.entry(k).or_default() += v;
+        }
+        for (k, v) in counts.transitions {
+            *summary.transitions.entry(k).or_default() += v;
+        }
+        Ok(())
     }
 }
 
-/// Classifies the bounces of a batch, split over the machine's cores.
-fn classify_all<'p>(policy: &'p Policy, events: &[(usize, String, Event)]) -> Vec<Option<Verdict<'p>>> {
+/// The transition-log line of one event.
+fn log_entry(
+    version: &str,
+    id: &str,
+    address: &str,
+    event: &Event,
+    verdict: Option<&Verdict>,
+    record: &Record,
+) -> LogEntry {
+    LogEntry {
+        event: id.to_string(),
+        address: address.to_string(),
+        kind: event.kind.as_str().to_string(),
+        at: event.at.as_deref().map(str::to_string),
+        from: record.from.clone(),
+        to: record.to.clone(),
+        rule: (!record.fired.is_empty()).then(|| record.fired.join(",")),
+        strike_rule: record.strike_rule.clone(),
+        verdict: verdict.map(|v| (v.class.to_string(), v.reason.to_string())),
+        verdict_rule: verdict.and_then(|v| v.rule.map(str::to_string)),
+        reactivation: record.reactivation.clone(),
+        strikes: record.strikes,
+        version: version.to_string(),
+    }
+}
+
+/// Whether an event goes into the transition log: it changed a state,
+/// tripped a strike rule, answered a reactivation, or was a counted bounce.
+fn notable(record: &Record, verdict: Option<&Verdict>) -> bool {
+    record.from != record.to
+        || record.strike_rule.is_some()
+        || record.reactivation.is_some()
+        || verdict.is_some_and(|v| v.class.strikes())
+}
+
+/// Classifies the bounces of a batch, split over the machine's cores. A
+/// worker that panics (a host predicate, say) fails the whole batch: a
+/// verdict is never attached to another event's place.
+fn classify_all<'p>(
+    policy: &'p Policy,
+    events: &[(usize, String, Event)],
+) -> Result<Vec<Option<Verdict<'p>>>, RunError> {
     let one = |e: &Event| (e.kind == crate::event::EventType::Bounce).then(|| policy.classify(e));
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if workers == 1 || events.len() < 512 {
-        return events.iter().map(|(_, _, e)| one(e)).collect();
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            events.iter().map(|(_, _, e)| one(e)).collect()
+        }))
+        .map_err(|p| RunError::Panic(panic_message(p.as_ref())));
     }
     let size = events.len().div_ceil(workers);
     std::thread::scope(|s| {
@@ -298,8 +375,21 @@ fn classify_all<'p>(policy: &'p Policy, events: &[(usize, String, Event)]) -> Ve
             .chunks(size)
             .map(|c| s.spawn(move || c.iter().map(|(_, _, e)| one(e)).collect::<Vec<_>>()))
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        let mut all = Vec::with_capacity(events.len());
+        for h in handles {
+            all.extend(h.join().map_err(|p| RunError::Panic(panic_message(p.as_ref())))?);
+        }
+        Ok(all)
     })
+}
+
+/// The message of a panic's payload, when it has one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string())
 }
 
 /// Orders a contact's events by `at`; an event without `at` sorts with the
@@ -330,4 +420,7 @@ pub enum RunError {
     /// The store failed.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// Classification panicked (a host function, say); the batch was not applied.
+    #[error("classification panicked, the batch was not applied: {0}")]
+    Panic(String),
 }

@@ -31,6 +31,7 @@ use crate::event::Event;
 use crate::lifecycle::engine::{Contact, eligible};
 use crate::lifecycle::runner::Runner;
 use crate::reload::LivePolicy;
+use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 use metrics::Metrics;
 

@@ -4,8 +4,16 @@
 //!
 //! A store keeps the contacts with their strike history, the ids of the
 //! events already processed (so that a replayed event changes nothing) and
-//! the transition log (the events that did something to a contact). [`Store::commit`] writes a batch atomically: after it
-//! returns, every event of the batch is durable, and before, none is.
+//! the transition log (the events that did something to a contact).
+//!
+//! Every change goes through one write transaction ([`Store::write`]): the
+//! runner reads which events were processed and the contacts it touches
+//! *inside* the transaction, applies the events, and commits — so two
+//! writers on one database (two `rebound run`, or `run` and `serve`) are
+//! serialised and can neither lose each other's updates nor process an
+//! event twice. [`Tx::commit`] writes a batch atomically: after it returns,
+//! every event of the batch is durable, and before, none is; a transaction
+//! dropped without a commit changes nothing.
 
 pub mod sqlite;
 
@@ -24,6 +32,9 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database file could not be created.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// One line of the transition log.
@@ -82,29 +93,46 @@ pub struct Filter {
 
 /// Where contact state lives.
 pub trait Store {
-    /// The contacts at these addresses (`None` for unknown ones), in order.
-    fn contacts(&mut self, addresses: &[&str]) -> Result<Vec<Option<Contact>>, StoreError>;
-    /// Which of these event ids were already processed, in order.
+    /// Starts the write transaction of one batch. No other writer can change
+    /// the store until it is committed or dropped (SQLite: `BEGIN
+    /// IMMEDIATE`, waiting while another writer holds the lock); reads made
+    /// through it see the state the commit will replace.
+    fn write(&mut self) -> Result<Box<dyn Tx + '_>, StoreError>;
+    /// Which of these event ids were already processed, in order, outside
+    /// any transaction: a hint that lets the runner skip work for events a
+    /// re-run will drop anyway (the transaction's answer is the one that counts).
     fn processed(&mut self, ids: &[&str]) -> Result<Vec<bool>, StoreError>;
-    /// Writes a batch atomically.
-    fn commit(&mut self, batch: &Commit) -> Result<(), StoreError>;
     /// Contacts matching a filter, by address.
     fn list(&mut self, filter: &Filter) -> Result<Vec<Contact>, StoreError>;
     /// The transition log of one contact, oldest first.
     fn history(&mut self, address: &str) -> Result<Vec<LogEntry>, StoreError>;
+    /// One contact, or `None` when it was never seen.
+    fn contact(&mut self, address: &str) -> Result<Option<Contact>, StoreError>;
+}
+
+/// One write transaction: consistent reads, then one atomic commit.
+/// Dropping it without [`Tx::commit`] rolls everything back.
+pub trait Tx {
+    /// The contacts at these addresses (`None` for unknown ones), in order.
+    fn contacts(&mut self, addresses: &[&str]) -> Result<Vec<Option<Contact>>, StoreError>;
+    /// Which of these event ids were already processed, in order.
+    fn processed(&mut self, ids: &[&str]) -> Result<Vec<bool>, StoreError>;
+    /// Writes the batch and ends the transaction; all of it is durable when
+    /// this returns `Ok`, none of it otherwise.
+    fn commit(self: Box<Self>, batch: &Commit) -> Result<(), StoreError>;
 }
 
 impl<S: Store + ?Sized> Store for &mut S {
-    fn contacts(&mut self, addresses: &[&str]) -> Result<Vec<Option<Contact>>, StoreError> {
-        (**self).contacts(addresses)
+    fn write(&mut self) -> Result<Box<dyn Tx + '_>, StoreError> {
+        (**self).write()
     }
 
     fn processed(&mut self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
         (**self).processed(ids)
     }
 
-    fn commit(&mut self, batch: &Commit) -> Result<(), StoreError> {
-        (**self).commit(batch)
+    fn contact(&mut self, address: &str) -> Result<Option<Contact>, StoreError> {
+        (**self).contact(address)
     }
 
     fn list(&mut self, filter: &Filter) -> Result<Vec<Contact>, StoreError> {
@@ -131,24 +159,43 @@ impl MemoryStore {
     }
 }
 
-impl Store for MemoryStore {
+/// The memory store's transaction: `&mut` already excludes every other
+/// writer, so reads go straight to the maps and the commit applies in place.
+struct MemoryTx<'a>(&'a mut MemoryStore);
+
+impl Tx for MemoryTx<'_> {
     fn contacts(&mut self, addresses: &[&str]) -> Result<Vec<Option<Contact>>, StoreError> {
-        Ok(addresses.iter().map(|a| self.contacts.get(*a).cloned()).collect())
+        Ok(addresses.iter().map(|a| self.0.contacts.get(*a).cloned()).collect())
+    }
+
+    fn processed(&mut self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+        self.0.processed(ids)
+    }
+
+    fn commit(self: Box<Self>, batch: &Commit) -> Result<(), StoreError> {
+        let store = self.0;
+        for c in &batch.contacts {
+            store.contacts.insert(c.address.clone(), c.clone());
+        }
+        for e in &batch.events {
+            store.events.insert(e.clone());
+        }
+        store.log.extend(batch.log.iter().cloned());
+        Ok(())
+    }
+}
+
+impl Store for MemoryStore {
+    fn write(&mut self) -> Result<Box<dyn Tx + '_>, StoreError> {
+        Ok(Box::new(MemoryTx(self)))
     }
 
     fn processed(&mut self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
         Ok(ids.iter().map(|i| self.events.contains(*i)).collect())
     }
 
-    fn commit(&mut self, batch: &Commit) -> Result<(), StoreError> {
-        for c in &batch.contacts {
-            self.contacts.insert(c.address.clone(), c.clone());
-        }
-        for e in &batch.events {
-            self.events.insert(e.clone());
-        }
-        self.log.extend(batch.log.iter().cloned());
-        Ok(())
+    fn contact(&mut self, address: &str) -> Result<Option<Contact>, StoreError> {
+        Ok(self.contacts.get(address).cloned())
     }
 
     fn list(&mut self, filter: &Filter) -> Result<Vec<Contact>, StoreError> {

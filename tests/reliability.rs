@@ -1,0 +1,320 @@
+//! Nothing lost: concurrent writers on one database, event identity, a
+//! panicking host function, outcomes handed out before the commit, and
+//! memory bounded by bytes. Each test reproduces a defect a reliability
+//! probe found (docs/reliability.md).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use rebound::Engine;
+use rebound::lifecycle::runner::{RunError, Runner};
+use rebound::store::sqlite::SqliteStore;
+use rebound::store::{MemoryStore, Store};
+use serde_json::json;
+
+fn bin() -> std::path::PathBuf {
+    assert_cmd::cargo::cargo_bin("rebound")
+}
+
+fn lines(values: impl Iterator<Item = serde_json::Value>) -> String {
+    values.map(|v| v.to_string() + "\n").collect()
+}
+
+/// The state a database holds, in a form that does not depend on the order
+/// in which commuting events were applied.
+type Row = (String, String, String, u32, Option<String>);
+
+fn state(db: &Path) -> (Vec<Row>, Vec<String>, i64) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt =
+        conn.prepare("SELECT address, delivery, consent, strikes, last_reason FROM contacts ORDER BY address").unwrap();
+    let contacts = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let mut stmt = conn.prepare("SELECT event FROM log ORDER BY event").unwrap();
+    let log = stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<Vec<String>, _>>().unwrap();
+    let seen = conn.query_row("SELECT count(*) FROM seen", [], |r| r.get(0)).unwrap();
+    (contacts, log, seen)
+}
+
+fn run(events: &Path, db: &Path, batch: usize) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(["run", "--events"]).arg(events).arg("--db").arg(db).args(["--batch", &batch.to_string()]);
+    cmd
+}
+
+#[test]
+fn concurrent_writers_end_in_the_state_of_one_sequential_run() {
+    const N: usize = 1_200;
+    let dir = tempfile::tempdir().unwrap();
+    let contact = |i: usize| format!("c{i}@example.org");
+    let unsubscribes =
+        lines((0..N).map(|i| json!({"id": format!("u{i}"), "type": "unsubscribe", "recipient": contact(i)})));
+    // Soft bounces of two campaigns, over contacts that overlap the unsubscribes and each other.
+    let soft = |campaign: &'static str, from: usize| {
+        lines((from..from + N).map(move |i| {
+            json!({"id": format!("{campaign}-{i}"), "recipient": contact(i), "campaign": campaign,
+                "code": 552, "status": "5.2.2", "text": "552 5.2.2 mailbox full"})
+        }))
+    };
+    let inputs = [unsubscribes.clone(), soft("c1", N / 3), soft("c2", 2 * N / 3), unsubscribes];
+    let files: Vec<_> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let path = dir.path().join(format!("w{i}.jsonl"));
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect();
+
+    // Four writers at once on one database, in small transactions so that they interleave.
+    let shared = dir.path().join("shared.db");
+    // Each child's output is read while the others run: a writer prints its
+    // outcomes before it commits, so a reader that stops reading holds the others up.
+    let readers: Vec<_> = files
+        .iter()
+        .map(|f| {
+            let child = run(f, &shared, 40).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+            std::thread::spawn(move || child.wait_with_output().unwrap())
+        })
+        .collect();
+    let mut printed: Vec<String> = Vec::new();
+    for reader in readers {
+        let out = reader.join().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            printed.push(v["id"].as_str().unwrap().to_string());
+        }
+    }
+
+    // The same inputs one after the other.
+    let sequential = dir.path().join("sequential.db");
+    for f in &files {
+        assert!(run(f, &sequential, 40).output().unwrap().status.success());
+    }
+
+    let (contacts, log, seen) = state(&shared);
+    assert_eq!((contacts.clone(), log.clone(), seen), state(&sequential));
+    // Every event processed exactly once: one transition printed, one id seen.
+    let distinct = 3 * N;
+    assert_eq!(seen as usize, distinct);
+    printed.sort();
+    let before = printed.len();
+    printed.dedup();
+    assert_eq!((before, printed.len()), (distinct, distinct), "every event printed once");
+    // No unsubscribe lost, and every soft bounce counted.
+    let index = |a: &str| a.trim_start_matches('c').split('@').next().unwrap().parse::<usize>().unwrap();
+    let unsubscribed = contacts.iter().filter(|c| index(&c.0) < N);
+    assert!(
+        unsubscribed.clone().count() == N && unsubscribed.clone().all(|c| c.2 == "opted_out"),
+        "an unsubscribe was lost"
+    );
+    let strikes: u32 = contacts.iter().map(|c| c.3).sum();
+    assert_eq!(strikes as usize, 2 * N, "a strike was lost or doubled");
+}
+
+#[test]
+fn concurrent_writers_in_threads_share_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("threads.db");
+    let policy = rebound::load::compile_shipped().policy.unwrap();
+    let input = |t: usize| {
+        lines((0..300).map(move |i| {
+            json!({"id": format!("t{t}-{i}"), "recipient": format!("p{}@example.org", i % 50), "campaign": format!("k{t}-{}", i / 50),
+                "code": 552, "status": "5.2.2", "text": "mailbox full"})
+        }))
+    };
+    std::thread::scope(|s| {
+        for t in 0..3 {
+            let (db, policy, text) = (&db, &policy, input(t));
+            s.spawn(move || {
+                let store = SqliteStore::open(db).unwrap();
+                let mut runner = Runner::new(policy, store).unwrap().batch_events(7);
+                let summary = runner.run(text.as_bytes(), |_| Ok(()), |_, _| Ok(())).unwrap();
+                assert_eq!(summary.processed, 300);
+            });
+        }
+    });
+    let (contacts, _, seen) = state(&db);
+    assert_eq!(seen, 900);
+    assert_eq!(contacts.len(), 50);
+}
+
+#[test]
+fn ids_are_strings_and_recipients_are_not_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let db = dir.path().join("ids.db");
+    std::fs::write(
+        &events,
+        lines(
+            [
+                json!({"id": 1, "recipient": "a@example.org", "code": 550, "status": "5.1.1", "text": "user unknown"}),
+                json!({"id": "1", "type": "unsubscribe", "recipient": "b@example.org"}),
+                json!({"id": "2", "recipient": ""}),
+                json!({"id": "3", "recipient": "   ", "type": "delivered"}),
+                json!({"id": "4", "type": "delivered", "recipient": "c@example.org"}),
+            ]
+            .into_iter(),
+        ),
+    )
+    .unwrap();
+    let out = run(&events, &db, 100).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "bad lines make the run exit 1: {stderr}");
+    assert!(stderr.contains("line 1: `id` must be a string, not the number 1"), "{stderr}");
+    assert!(stderr.contains("line 3: `recipient` is empty"), "{stderr}");
+    assert!(stderr.contains("line 4: `recipient` is empty"), "{stderr}");
+    assert!(stderr.contains("events: 5 read, 2 processed, 0 already processed, 3 bad lines"), "{stderr}");
+    let (contacts, _, _) = state(&db);
+    let addresses: Vec<_> = contacts.iter().map(|c| (c.0.as_str(), c.2.as_str())).collect();
+    assert_eq!(addresses, [("b@example.org", "opted_out"), ("c@example.org", "single")]);
+}
+
+const BOOM_POLICY: &str = r#"
+rule boom { when call explodes then block blocked }
+rule rest { when code 5xx then soft on_hold }
+lifecycle {
+  states delivery: active, error
+  states consent: single, opted_out
+  transition struck_out { on strikes  delivery active -> error }
+  transition unsubscribe { on unsubscribe  consent * -> opted_out }
+  strikes four { count soft  consecutive 4 campaigns }
+}
+"#;
+
+#[test]
+fn a_panicking_host_function_fails_the_batch_and_misaligns_nothing() {
+    let mut engine = Engine::new();
+    engine.register_predicate("explodes", |ctx| {
+        assert!(ctx.domain != "boom.example", "the host function failed");
+        false
+    });
+    let policy = engine.load_str("boom.rebound", BOOM_POLICY).unwrap();
+    // Below and above the size at which classification is split over threads.
+    for n in [10, 2_000] {
+        let text = lines((0..n).map(|i| {
+            let domain = if i == n / 2 { "boom.example" } else { "example.org" };
+            json!({"id": format!("e{i}"), "recipient": format!("r{i}@{domain}"), "code": 550, "text": "no"})
+        }));
+        let mut store = MemoryStore::new();
+        let mut handed_out = 0;
+        let result = Runner::new(&policy, &mut store).unwrap().run(
+            text.as_bytes(),
+            |o| {
+                handed_out += o.len();
+                Ok(())
+            },
+            |_, _| Ok(()),
+        );
+        let Err(RunError::Panic(message)) = result else { panic!("the panic was not reported: {result:?}") };
+        assert!(message.contains("the host function failed"), "{message}");
+        assert_eq!(handed_out, 0, "no outcome of the failed batch was handed out");
+        assert!(store.list(&Default::default()).unwrap().is_empty(), "nothing of the failed batch was applied");
+    }
+}
+
+#[test]
+fn outcomes_are_handed_out_before_the_commit() {
+    let policy = rebound::load::compile_shipped().policy.unwrap();
+    let text =
+        lines((0..5).map(|i| json!({"id": format!("o{i}"), "type": "unsubscribe", "recipient": "pat@example.org"})));
+    let mut store = MemoryStore::new();
+    // The consumer fails (a closed stdout): the batch is not committed…
+    let failed = Runner::new(&policy, &mut store).unwrap().run(
+        text.as_bytes(),
+        |_| Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "closed")),
+        |_, _| Ok(()),
+    );
+    assert!(matches!(failed, Err(RunError::Io(_))));
+    assert!(store.processed(&["o0"]).unwrap() == [false], "a batch whose outcomes were lost was committed");
+    // …so the next run hands the same outcomes out.
+    let mut ids = Vec::new();
+    let summary = Runner::new(&policy, &mut store)
+        .unwrap()
+        .run(
+            text.as_bytes(),
+            |o| {
+                ids.extend(o.iter().map(|o| o.id.clone()));
+                Ok(())
+            },
+            |_, _| Ok(()),
+        )
+        .unwrap();
+    assert_eq!(summary.processed, 5);
+    assert_eq!(ids, ["o0", "o1", "o2", "o3", "o4"]);
+}
+
+#[test]
+fn a_closed_stdout_rolls_the_batch_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let db = dir.path().join("pipe.db");
+    std::fs::write(
+        &events,
+        lines(
+            (0..3000)
+                .map(|i| json!({"id": format!("p{i}"), "type": "delivered", "recipient": format!("r{i}@example.org")})),
+        ),
+    )
+    .unwrap();
+    // A reader that goes away at once: the first write fails with a broken pipe.
+    let mut child = run(&events, &db, 1000).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let (_, _, seen) = state(&db);
+    // Whatever was committed was printed first: with no reader, nothing was.
+    assert_eq!(seen, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let again = run(&events, &db, 1000).output().unwrap();
+    assert!(again.status.success());
+    assert_eq!(String::from_utf8_lossy(&again.stdout).lines().count(), 3000);
+}
+
+#[test]
+fn batches_are_bounded_by_bytes() {
+    // Lines near the 1 MiB limit: a batch ends at BATCH_BYTES, not after 50,000 of them.
+    let policy = rebound::load::compile_shipped().policy.unwrap();
+    let text_len = 900 * 1024;
+    let n = rebound::lifecycle::runner::BATCH_BYTES / text_len + 8;
+    let pad = "x".repeat(text_len);
+    let input =
+        lines((0..n).map(
+            |i| json!({"id": format!("b{i}"), "recipient": format!("r{i}@example.org"), "code": 550, "text": pad}),
+        ));
+    let mut batches = Vec::new();
+    let summary = Runner::new(&policy, MemoryStore::new())
+        .unwrap()
+        .run(
+            input.as_bytes(),
+            |o| {
+                batches.push(o.len());
+                Ok(())
+            },
+            |_, _| Ok(()),
+        )
+        .unwrap();
+    assert_eq!(summary.processed, n);
+    assert!(batches.len() >= 2, "one batch held {n} lines of {text_len} bytes: {batches:?}");
+    let most = batches.iter().max().copied().unwrap_or(0);
+    assert!(most * text_len <= rebound::lifecycle::runner::BATCH_BYTES + text_len, "{batches:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_database_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("private.db");
+    let events = crate::root().join("examples/events.jsonl");
+    run(&events, &db, 100).output().unwrap();
+    for file in [db.clone(), dir.path().join("private.db-wal")] {
+        if let Ok(meta) = std::fs::metadata(&file) {
+            assert_eq!(meta.permissions().mode() & 0o077, 0, "{} is readable by others", file.display());
+        }
+    }
+}
