@@ -20,6 +20,7 @@ mod reload;
 mod run_cli;
 mod scripts;
 mod serve;
+mod serve_reliability;
 mod shipped;
 
 /// The project root.

@@ -318,3 +318,34 @@ fn a_new_database_is_private() {
         }
     }
 }
+
+#[test]
+fn a_panicking_host_function_stops_classify_before_any_misplaced_verdict() {
+    let mut engine = Engine::new();
+    engine.register_predicate("explodes", |ctx| {
+        assert!(ctx.domain != "boom.example", "the host function failed");
+        false
+    });
+    let policy = engine.load_str("boom.rebound", BOOM_POLICY).unwrap();
+    for n in [10, 3_000] {
+        let text = lines((0..n).map(|i| {
+            let domain = if i == n - 3 { "boom.example" } else { "example.org" };
+            json!({"id": format!("e{i}"), "recipient": format!("r{i}@{domain}"), "code": 550, "text": "no"})
+        }));
+        let mut out = Vec::new();
+        let result = rebound::cli::classify::stream(
+            &policy,
+            text.as_bytes(),
+            &mut out,
+            &mut Vec::new(),
+            rebound::cli::Format::Json,
+        );
+        let err = result.expect_err("the panic is an error");
+        assert!(err.to_string().contains("panicked"), "{err}");
+        // Whatever was written before is in its place.
+        for (i, line) in String::from_utf8(out).unwrap().lines().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["id"], format!("e{i}"));
+        }
+    }
+}

@@ -1,16 +1,17 @@
 //! `rebound serve` over real HTTP on a loopback port: classify, events,
 //! contacts, policy and reload, metrics, auth and limits.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rebound::reload::LivePolicy;
-use rebound::serve::metrics::Metrics;
-use rebound::serve::{AppState, serve};
-use rebound::store::sqlite::SqliteStore;
+use rebound::serve::{AppState, Db, Limits, serve};
 
-struct Server {
-    base: String,
+pub struct Server {
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+    pub state: Arc<AppState>,
+    pub db: std::path::PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -29,6 +30,12 @@ impl Drop for Server {
 }
 
 fn start(token: Option<&str>, max_body: usize) -> Server {
+    start_with(token, Limits { max_body, ..Limits::default() })
+}
+
+/// A service on a loopback port over a copy of the shipped policy, with
+/// these limits, on 2 async workers.
+pub fn start_with(token: Option<&str>, limits: Limits) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let policy_dir = dir.path().join("policies");
     for (rel, text) in rebound::load::shipped_files() {
@@ -37,13 +44,10 @@ fn start(token: Option<&str>, max_body: usize) -> Server {
         std::fs::write(target, text).unwrap();
     }
     let live = LivePolicy::open(&policy_dir).unwrap();
-    let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
-    let state = Arc::new(AppState {
-        live,
-        store: Mutex::new(store),
-        metrics: Metrics::default(),
-        token: token.map(str::to_string),
-    });
+    let db_path = dir.path().join("state.db");
+    let db = Db::open(&db_path).unwrap();
+    let state = Arc::new(AppState::new(live, db, token.map(str::to_string), limits));
+    let shared = state.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
@@ -52,7 +56,7 @@ fn start(token: Option<&str>, max_body: usize) -> Server {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
             let watch = state.live.watch().unwrap();
-            serve(listener, state, max_body, async {
+            serve(listener, state, async {
                 let _ = rx.await;
             })
             .await
@@ -61,24 +65,37 @@ fn start(token: Option<&str>, max_body: usize) -> Server {
         });
     });
     let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    Server { base: format!("http://{addr}"), stop: Some(tx), thread: Some(thread), _dir: dir, policy_dir }
+    Server {
+        base: format!("http://{addr}"),
+        addr,
+        state: shared,
+        db: db_path,
+        stop: Some(tx),
+        thread: Some(thread),
+        _dir: dir,
+        policy_dir,
+    }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
 }
 
-fn post(url: &str, body: &str) -> (u16, String) {
+pub fn post(url: &str, body: &str) -> (u16, String) {
     let mut r = agent().post(url).header("Content-Type", "application/json").send(body).unwrap();
     (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
 }
 
-fn get(url: &str) -> (u16, String) {
+pub fn get(url: &str) -> (u16, String) {
     let mut r = agent().get(url).call().unwrap();
     (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
 }
 
-fn json(s: &str) -> serde_json::Value {
+pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
 }
 
@@ -204,22 +221,27 @@ fn a_bad_edit_is_visible_while_the_old_policy_serves_and_a_fix_is_picked_up() {
     );
 }
 
+pub const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
 #[test]
 fn token_and_body_limit() {
-    let s = start(Some("s3cret"), 1024);
+    let s = start(Some(TOKEN), 1024);
     let (status, _) = post(&format!("{}/v1/classify", s.base), GMAIL_UNKNOWN);
     assert_eq!(status, 401);
     let mut r = agent()
         .post(&format!("{}/v1/classify", s.base))
-        .header("Authorization", "Bearer s3cret")
+        .header("Authorization", format!("Bearer {TOKEN}"))
         .send(GMAIL_UNKNOWN)
         .unwrap();
     assert_eq!(r.status().as_u16(), 200, "{}", r.body_mut().read_to_string().unwrap());
     let (status, _) = get(&format!("{}/healthz", s.base));
     assert_eq!(status, 200, "health needs no token");
     let big = format!("{}\n", GMAIL_UNKNOWN).repeat(50);
-    let r =
-        agent().post(&format!("{}/v1/classify", s.base)).header("Authorization", "Bearer s3cret").send(&big).unwrap();
+    let r = agent()
+        .post(&format!("{}/v1/classify", s.base))
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .send(&big)
+        .unwrap();
     assert_eq!(r.status().as_u16(), 413, "bodies are size-limited");
 }
 

@@ -49,14 +49,20 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
     Ok(if report.bad > 0 { Exit::Invalid } else { Exit::Ok })
 }
 
-/// How many lines are read before they are classified in parallel.
+/// The most lines read before they are classified in parallel.
 pub const BATCH_LINES: usize = 8192;
 
+/// The most bytes of lines read before they are classified (a batch ends at
+/// whichever of this and [`BATCH_LINES`] comes first).
+pub const BATCH_BYTES: usize = 16 << 20;
+
 /// Classifies a stream of JSONL events into `out`, in input order; bad
-/// lines go to `err` with their numbers. Lines are read in batches of
-/// [`BATCH_LINES`]; each batch is split over the machine's cores and the
-/// results written in order, so memory stays flat and output order is the
-/// input's.
+/// lines go to `err` with their numbers. Lines are read in batches of at
+/// most [`BATCH_LINES`] and [`BATCH_BYTES`]; each batch is split over the
+/// machine's cores and the results written in order, so memory stays flat
+/// and output order is the input's. A worker that panics (a host function)
+/// ends the stream with an error: no verdict is ever written in another
+/// event's place.
 pub fn stream(
     policy: &crate::Policy,
     input: impl std::io::BufRead,
@@ -69,10 +75,16 @@ pub fn stream(
     let mut buf = Vec::new();
     let mut report = super::input::Report::default();
     loop {
-        let mut batch = Vec::with_capacity(BATCH_LINES);
-        while batch.len() < BATCH_LINES {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
             match lines.next_line(&mut buf)? {
-                Some(line) => batch.push(line),
+                Some(line) => {
+                    if let crate::event::Line::Text(_, t) = &line {
+                        bytes += t.len();
+                    }
+                    batch.push(line);
+                }
                 None => break,
             }
         }
@@ -81,13 +93,14 @@ pub fn stream(
         }
         let size = batch.len().div_ceil(workers).max(1);
         let results: Vec<Chunk> = if workers == 1 || batch.len() < 256 {
-            vec![classify_chunk(policy, &batch, format)]
+            let one = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| classify_chunk(policy, &batch, format)));
+            vec![one.map_err(|_| panicked())?]
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> =
                     batch.chunks(size).map(|c| s.spawn(move || classify_chunk(policy, c, format))).collect();
-                handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-            })
+                handles.into_iter().map(|h| h.join().map_err(|_| panicked())).collect::<Result<_, _>>()
+            })?
         };
         for r in results {
             out.write_all(&r.out)?;
@@ -100,6 +113,12 @@ pub fn stream(
     }
     out.flush()?;
     Ok(report)
+}
+
+fn panicked() -> std::io::Error {
+    std::io::Error::other(
+        "classification panicked (a host function?); stopped before writing any verdict of this batch",
+    )
 }
 
 /// What one worker produced for its share of a batch.

@@ -181,6 +181,10 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
                 eprintln!("error: the policy declares no `lifecycle`");
                 return Ok(Exit::Invalid);
             };
+            if let Err(why) = crate::lifecycle::engine::eligible_kind(lc, &kind) {
+                eprintln!("error: {why}");
+                return Ok(Exit::Invalid);
+            }
             let a = address.trim().to_lowercase();
             let (contact, known) = match store.contact(&a) {
                 Ok(Some(c)) => (c, true),

@@ -4,13 +4,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::Exit;
 use crate::reload::LivePolicy;
-use crate::serve::metrics::Metrics;
-use crate::serve::{AppState, MAX_BODY_BYTES, is_loopback, serve};
-use crate::store::sqlite::SqliteStore;
+use crate::serve::{AppState, Db, Limits, MAX_BODY_BYTES, is_loopback, read_token, serve};
 
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
@@ -21,29 +19,26 @@ pub struct Args {
     /// Where to listen. Anything but loopback needs `--token-file`.
     #[arg(long, default_value = "127.0.0.1:8025", value_name = "ADDR")]
     pub listen: SocketAddr,
-    /// A file holding the bearer token every `/v1` request must carry.
+    /// A file holding the bearer token every `/v1` request must carry: at
+    /// least 32 bytes, and writable by its owner only.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// The largest request body, in bytes.
     #[arg(long, default_value_t = MAX_BODY_BYTES)]
     pub max_body: usize,
+    /// The most connections open at once (more wait to be accepted).
+    #[arg(long, default_value_t = 512)]
+    pub max_connections: usize,
 }
 
 /// Runs `serve`.
 pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
-    let token = match &args.token_file {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
-            Ok(_) => {
-                eprintln!("error: the token file {} is empty", path.display());
-                return Ok(Exit::Usage);
-            }
-            Err(e) => {
-                eprintln!("error: cannot read the token file {}: {e}", path.display());
-                return Ok(Exit::Usage);
-            }
-        },
-        None => None,
+    let token = match args.token_file.as_deref().map(read_token).transpose() {
+        Ok(t) => t,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return Ok(Exit::Usage);
+        }
     };
     if !is_loopback(&args.listen) && token.is_none() {
         eprintln!("error: listening on {} (not loopback) needs --token-file", args.listen);
@@ -59,7 +54,7 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
             return Ok(Exit::Invalid);
         }
     };
-    let store = match SqliteStore::open(&args.db) {
+    let db = match Db::open(&args.db) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot open the database {}: {e}", args.db.display());
@@ -88,7 +83,8 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
     });
     let _watch = live.path().is_some().then(|| live.watch()).transpose().map_err(std::io::Error::other)?;
     let _sighup = live.reload_on_sighup()?;
-    let state = Arc::new(AppState { live, store: Mutex::new(store), metrics: Metrics::default(), token });
+    let limits = Limits { max_body: args.max_body, max_connections: args.max_connections, ..Limits::default() };
+    let state = Arc::new(AppState::new(live, db, token, limits));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
@@ -97,7 +93,7 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
             listener.local_addr()?,
             state.live.current().policy.version()
         );
-        serve(listener, state, args.max_body, shutdown()).await
+        serve(listener, state, shutdown()).await
     })?;
     eprintln!("rebound: shut down");
     Ok(Exit::Ok)

@@ -328,6 +328,21 @@ pub fn reactivate(lc: &Lifecycle, c: &Contact, now: Option<i64>) -> (bool, Optio
     (false, None)
 }
 
+/// The `eligible` rule for a kind of message, or an error that names the
+/// kinds the policy declares (with a "did you mean" when one is close).
+pub fn eligible_kind<'l>(lc: &'l Lifecycle, kind: &str) -> Result<&'l EligibleRule, String> {
+    if let Some(rule) = lc.eligible.iter().find(|r| r.kind == kind) {
+        return Ok(rule);
+    }
+    let kinds = || lc.eligible.iter().map(|r| r.kind.as_str());
+    let declared = kinds().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    let hint = match crate::compile::suggest(kind, kinds()) {
+        Some(s) => format!("; did you mean `{s}`?"),
+        None => String::new(),
+    };
+    Err(format!("the policy declares no `eligible {kind}` rule{hint} (declared: {declared})"))
+}
+
 /// May this contact receive this kind of message now, and which rule says so.
 pub fn eligible<'l>(lc: &'l Lifecycle, c: &Contact, kind: &str) -> (bool, Option<&'l EligibleRule>) {
     let Some(rule) = lc.eligible.iter().find(|r| r.kind == kind) else { return (false, None) };

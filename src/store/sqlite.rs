@@ -74,6 +74,18 @@ impl SqliteStore {
         SqliteStore::init(conn)
     }
 
+    /// Another connection to a database that [`SqliteStore::open`] made,
+    /// for reads beside a writer: in WAL mode it never waits for one.
+    pub fn open_reader(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_WAIT)?;
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(SqliteStore { conn })
+    }
+
     /// A database in memory (for tests).
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
         SqliteStore::init(Connection::open_in_memory()?)

@@ -1,0 +1,389 @@
+//! The service's handlers. Each reads and checks its input first (a bad line
+//! is a 400 naming it, before any work), then does the work on the blocking
+//! pool: classification, the lifecycle and every database access.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+
+use super::{Shared, error, ndjson};
+use crate::eval::VerdictLine;
+use crate::event::{Event, MAX_EVENT_LINE_BYTES};
+use crate::lifecycle::engine::{Contact, eligible, eligible_kind};
+use crate::lifecycle::runner::Runner;
+use crate::store::{Store, StoreError};
+
+/// An error answer, before it becomes the documented JSON.
+pub(super) struct Refusal {
+    status: StatusCode,
+    message: String,
+    line: Option<usize>,
+    retry_after: bool,
+}
+
+fn refuse(status: StatusCode, message: impl Into<String>, line: Option<usize>) -> Refusal {
+    Refusal { status, message: message.into(), line, retry_after: false }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut r = error(self.status, self.message, self.line);
+        if self.retry_after {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+/// Verdict counts for the metrics: (class, reason, receiver) → how many.
+type Counts = BTreeMap<(String, String, String), u64>;
+
+/// The size of the pieces a streamed answer is sent in.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Waits (up to `busy_wait`) for a place among the requests doing work.
+async fn busy_slot(state: &Shared) -> Result<OwnedSemaphorePermit, Refusal> {
+    match tokio::time::timeout(state.limits.busy_wait, state.busy.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(Refusal {
+            retry_after: true,
+            ..refuse(StatusCode::SERVICE_UNAVAILABLE, "the service is busy; try again in a moment", None)
+        }),
+    }
+}
+
+/// Reads a body within the size limit and the body deadline; it must be UTF-8.
+async fn read_body(state: &Shared, body: Body) -> Result<String, Refusal> {
+    let max = state.limits.max_body;
+    let bytes = match tokio::time::timeout(state.limits.body_timeout, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than {max} bytes"), None));
+        }
+        Err(_) => {
+            let secs = state.limits.body_timeout.as_secs();
+            return Err(refuse(StatusCode::REQUEST_TIMEOUT, format!("the body did not arrive within {secs} s"), None));
+        }
+    };
+    String::from_utf8(Vec::from(bytes)).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let before = e.as_bytes().get(..valid).unwrap_or_default();
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        refuse(
+            StatusCode::BAD_REQUEST,
+            format!("line {line}: the line is not UTF-8 (byte {})", valid - start + 1),
+            Some(line),
+        )
+    })
+}
+
+/// The non-blank lines of a body, numbered from 1.
+fn lines(body: &str) -> impl Iterator<Item = (usize, &str)> {
+    body.lines().enumerate().map(|(i, l)| (i + 1, l)).filter(|(_, l)| !l.trim().is_empty())
+}
+
+/// Checks every line (length, JSON, required fields) and counts the events.
+fn check_lines(body: &str) -> Result<usize, Refusal> {
+    let mut count = 0;
+    for (n, line) in lines(body) {
+        if line.len() > MAX_EVENT_LINE_BYTES {
+            let why = format!("line {n}: the line is longer than {MAX_EVENT_LINE_BYTES} bytes");
+            return Err(refuse(StatusCode::BAD_REQUEST, why, Some(n)));
+        }
+        if let Err(e) = Event::parse(line) {
+            return Err(refuse(StatusCode::BAD_REQUEST, format!("line {n}: {e}"), Some(n)));
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return Err(refuse(StatusCode::BAD_REQUEST, "the body holds no event", None));
+    }
+    Ok(count)
+}
+
+fn count(counts: &mut Counts, class: &str, reason: &str, receiver: Option<&str>) {
+    *counts.entry((class.to_string(), reason.to_string(), receiver.unwrap_or("").to_string())).or_default() += 1;
+}
+
+pub(super) async fn metrics_text(State(state): State<Shared>) -> Response {
+    let (reloads, failures) = state.live.counts();
+    let version = state.live.current().policy.version().to_string();
+    let body = state.metrics.render(&version, reloads, failures, state.live.script_errors());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+#[derive(Deserialize)]
+pub(super) struct ClassifyQuery {
+    #[serde(default)]
+    explain: bool,
+}
+
+/// How a classify answer starts: one JSON object, a stream, or an error.
+enum Head {
+    One(serde_json::Value),
+    Stream,
+    Refused(Refusal),
+}
+
+pub(super) async fn classify(
+    State(state): State<Shared>,
+    query: Result<Query<ClassifyQuery>, QueryRejection>,
+    body: Body,
+) -> Response {
+    let explain = match query {
+        Ok(Query(q)) => q.explain,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text(), None),
+    };
+    let permit = match busy_slot(&state).await {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let text = match read_body(&state, body).await {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
+    let (head_tx, head_rx) = oneshot::channel();
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        classify_job(&state, explain, &text, head_tx, &tx);
+    });
+    match head_rx.await {
+        Ok(Head::One(value)) => axum::Json(value).into_response(),
+        Ok(Head::Stream) => ndjson(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))),
+        Ok(Head::Refused(r)) => r.into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "classification failed", None),
+    }
+}
+
+/// Classifies a checked body: one event answers with one JSON object, more
+/// stream as NDJSON, in pieces of [`CHUNK_BYTES`], as they are classified.
+/// A slow reader slows the job down (the channel is bounded); a gone one
+/// stops it.
+fn classify_job(
+    state: &Shared,
+    explain: bool,
+    text: &str,
+    head: oneshot::Sender<Head>,
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let events = match check_lines(text) {
+        Ok(n) => n,
+        Err(r) => {
+            let _ = head.send(Head::Refused(r));
+            return;
+        }
+    };
+    let max = state.limits.max_explain_events;
+    if explain && events > max {
+        let why = format!(
+            "explain takes at most {max} events per request, and this body holds {events}: send them in smaller requests, or classify without `explain`"
+        );
+        let _ = head.send(Head::Refused(refuse(StatusCode::PAYLOAD_TOO_LARGE, why, None)));
+        return;
+    }
+    let loaded = state.live.current();
+    let policy = &loaded.policy;
+    let mut counts = Counts::new();
+    let mut one = |e: &Event| {
+        if explain {
+            let (v, trace) = policy.classify_traced(e);
+            count(&mut counts, &v.class.to_string(), v.reason, v.receiver);
+            json!({"verdict": VerdictLine::new(e, &v), "trace": trace})
+        } else {
+            let v = policy.classify(e);
+            count(&mut counts, &v.class.to_string(), v.reason, v.receiver);
+            serde_json::to_value(VerdictLine::new(e, &v)).unwrap_or_default()
+        }
+    };
+    let parsed = lines(text).filter_map(|(_, l)| Event::parse(l).ok());
+    let work = std::panic::AssertUnwindSafe(|| {
+        if events == 1 {
+            let value = parsed.map(|e| one(&e)).next().unwrap_or_default();
+            let _ = head.send(Head::One(value));
+            return;
+        }
+        let _ = head.send(Head::Stream);
+        let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
+        for e in parsed {
+            if serde_json::to_writer(&mut buf, &one(&e)).is_err() {
+                continue;
+            }
+            buf.push(b'\n');
+            if buf.len() >= CHUNK_BYTES && tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut buf)))).is_err() {
+                return; // the client went away
+            }
+        }
+        if !buf.is_empty() {
+            let _ = tx.blocking_send(Ok(Bytes::from(buf)));
+        }
+    });
+    if std::panic::catch_unwind(work).is_err() {
+        // The answer is cut short: make the connection fail rather than end cleanly.
+        let _ = tx.blocking_send(Err(std::io::Error::other("classification failed")));
+    }
+    state.metrics.verdicts(counts);
+}
+
+pub(super) async fn events(State(state): State<Shared>, body: Body) -> Response {
+    let permit = match busy_slot(&state).await {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let text = match read_body(&state, body).await {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
+    let worker = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        events_job(&worker, &text)
+    })
+    .await;
+    match result {
+        Ok(Ok(text)) => ([(header::CONTENT_TYPE, "application/x-ndjson")], text).into_response(),
+        Ok(Err(r)) => r.into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the lifecycle failed; nothing was committed", None),
+    }
+}
+
+/// Runs a checked body through the lifecycle; answers with its transitions
+/// once they are committed.
+fn events_job(state: &Arc<super::AppState>, text: &str) -> Result<String, Refusal> {
+    let events = check_lines(text)?;
+    let max = state.limits.max_request_events;
+    if events > max {
+        let why = format!(
+            "a request may carry at most {max} events, and this body holds {events}: send them in smaller requests"
+        );
+        return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, why, None));
+    }
+    let loaded = state.live.current();
+    let version = loaded.policy.version().to_string();
+    let mut out = String::new();
+    let mut verdicts = Counts::new();
+    let ran = state.db.write(|store| {
+        let runner = Runner::new(&loaded.policy, store).map(|r| r.batch_events(events));
+        let Some(mut runner) = runner else { return Ok(None) };
+        runner
+            .run(
+                text.as_bytes(),
+                |outcomes| {
+                    for o in outcomes {
+                        out.push_str(&o.to_json(&version).to_string());
+                        out.push('\n');
+                        if let Some(v) = &o.verdict {
+                            count(&mut verdicts, &v.class.to_string(), v.reason, v.receiver);
+                        }
+                    }
+                    Ok(())
+                },
+                |_, _| Ok(()),
+            )
+            .map(Some)
+    });
+    let summary = match ran {
+        Ok(Ok(Some(summary))) => summary,
+        Ok(Ok(None)) => return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "the policy declares no lifecycle", None)),
+        Ok(Err(e)) => return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, format!("nothing was committed: {e}"), None)),
+        Err(e) => return Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("the store failed: {e}"), None)),
+    };
+    state.metrics.verdicts(verdicts);
+    state.metrics.transitions(summary.transitions.iter().map(|(k, v)| (k.clone(), *v as u64)).collect());
+    Ok(out)
+}
+
+/// Reads one contact on a reader connection, off the async workers.
+async fn read_contact(state: &Shared, address: String) -> Result<Option<Contact>, Refusal> {
+    let worker = state.clone();
+    match tokio::task::spawn_blocking(move || worker.db.read(|s| s.contact(&address))).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(store_failed(&e)),
+        Err(_) => Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, "the store failed", None)),
+    }
+}
+
+fn store_failed(e: &StoreError) -> Refusal {
+    refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("the store failed: {e}"), None)
+}
+
+pub(super) async fn contact(State(state): State<Shared>, Path(address): Path<String>) -> Response {
+    let a = address.trim().to_lowercase();
+    match read_contact(&state, a.clone()).await {
+        Ok(Some(c)) => axum::Json(c.to_json()).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no contact `{a}`"), None),
+        Err(r) => r.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct EligibleQuery {
+    #[serde(rename = "for")]
+    kind: String,
+}
+
+pub(super) async fn contact_eligible(
+    State(state): State<Shared>,
+    Path(address): Path<String>,
+    query: Result<Query<EligibleQuery>, QueryRejection>,
+) -> Response {
+    let kind = match query {
+        Ok(Query(q)) => q.kind,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("{}: `?for=KIND` is required", e.body_text()), None),
+    };
+    let a = address.trim().to_lowercase();
+    let loaded = state.live.current();
+    let Some(lc) = loaded.policy.lifecycle() else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "the policy declares no lifecycle", None);
+    };
+    if let Err(why) = eligible_kind(lc, &kind) {
+        return error(StatusCode::BAD_REQUEST, why, None);
+    }
+    let (contact, known) = match read_contact(&state, a.clone()).await {
+        Ok(Some(c)) => (c, true),
+        Ok(None) => (Contact::new(&a, lc), false),
+        Err(r) => return r.into_response(),
+    };
+    let (ok, rule) = eligible(lc, &contact, &kind);
+    axum::Json(json!({"address": a, "for": kind, "eligible": ok, "known": known,
+        "rule": rule.map(|r| format!("eligible {}", r.kind)), "source": rule.map(|r| r.location.label.clone()),
+        "delivery": contact.delivery, "consent": contact.consent}))
+    .into_response()
+}
+
+pub(super) async fn policy_info(State(state): State<Shared>) -> Response {
+    let (loaded, last_error) = state.live.status();
+    let files: Vec<&str> = loaded.policy.sources().files().iter().map(|f| f.name.as_str()).collect();
+    axum::Json(json!({"version": loaded.policy.version(), "loaded_at": loaded.loaded_at, "files": files,
+        "last_error": last_error}))
+    .into_response()
+}
+
+pub(super) async fn reload(State(state): State<Shared>) -> Response {
+    let permit = match busy_slot(&state).await {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let live = state.live.clone();
+    match tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        live.reload()
+    })
+    .await
+    {
+        Ok(event) => {
+            let status = if event.ok { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+            (status, axum::Json(event)).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+    }
+}
