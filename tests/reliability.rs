@@ -349,3 +349,55 @@ fn a_panicking_host_function_stops_classify_before_any_misplaced_verdict() {
         }
     }
 }
+
+/// Pieces of event lines, valid and not, for the property below; the
+/// inputs the reliability probe found are among them.
+const PIECES: &[&str] = &[
+    r#"{"id":1,"recipient":"a@example.org"}"#,
+    r#"{"id":"1","recipient":"a@example.org","type":"unsubscribe"}"#,
+    r#"{"recipient":""}"#,
+    r#"{"recipient":"   "}"#,
+    r#"{"id":"x","recipient":"b@example.org","code":550,"status":"5.1.1","text":"user unknown"}"#,
+    r#"{"id":"x","recipient":"b@example.org","type":"delivered"}"#,
+    r#"{"id":null,"recipient":"c@example.org","campaign":7,"at":"2026-13-45T99:00:00Z"}"#,
+    r#"{"recipient":"d@example.org","type":"subscribe","optin":"triple"}"#,
+    r#"{"recipient":"d@example.org","type":"reactivate"}"#,
+    r#"{"recipient":"e@example.org","code":"abc","status":5,"text":["no"]}"#,
+    r#"{"recipient":"e@example.org","type":"nonsense"}"#,
+    "{broken",
+    "",
+    "   ",
+    "[]",
+    "null",
+    "\u{feff}{\"recipient\":\"f@example.org\"}",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+
+    /// Every line is accounted for: processed, a duplicate, or reported bad
+    /// with its number — whatever the mix.
+    #[test]
+    fn every_line_is_processed_or_reported(picks in proptest::collection::vec(0..PIECES.len(), 0..40)) {
+        let policy = rebound::load::compile_shipped().policy.unwrap();
+        let text: String = picks.iter().map(|i| PIECES[*i].to_string() + "\n").collect();
+        let mut reported = Vec::new();
+        let mut handed_out = 0;
+        let summary = Runner::new(&policy, MemoryStore::new()).unwrap().batch_events(7).run(
+            text.as_bytes(),
+            |o| {
+                handed_out += o.len();
+                Ok(())
+            },
+            |line, _| {
+                reported.push(line);
+                Ok(())
+            },
+        ).unwrap();
+        let nonblank = picks.iter().filter(|i| !PIECES[**i].trim().is_empty()).count();
+        proptest::prop_assert_eq!(summary.events, nonblank);
+        proptest::prop_assert_eq!(summary.processed + summary.duplicates + summary.bad, nonblank);
+        proptest::prop_assert_eq!(handed_out, summary.processed);
+        proptest::prop_assert_eq!(reported.len(), summary.bad);
+    }
+}
