@@ -1,5 +1,6 @@
 //! Parsing and compiling policies: the shipped one, and generated ones of
-//! growing size (to show how compile time grows with the rule count).
+//! growing size (to show how compile time grows with the rule count), and
+//! one literal of growing length.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -33,6 +34,18 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, text| {
             b.iter(|| rebound::compile_str("generated.rebound", text).policy.is_some())
+        });
+    }
+    group.finish();
+    // One self-overlapping literal (`abab…`), the worst case for building the
+    // literal automaton: compile time should grow linearly with its length.
+    let mut group = c.benchmark_group("compile/long_literal");
+    group.sample_size(10);
+    for n in [256, 1_024, rebound::compile::MAX_PATTERN_BYTES] {
+        let text = format!("rule a {{ when text contains \"{}\" then hard user_unknown }}", "ab".repeat(n / 2));
+        group.throughput(Throughput::Bytes(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, text| {
+            b.iter(|| rebound::compile_str("long.rebound", text).policy.is_some())
         });
     }
     group.finish();

@@ -88,7 +88,7 @@ impl Printer<'_> {
             if !self.out.is_empty() && self.had_blank(c.span.start) {
                 self.blank();
             }
-            self.out.push(format!("{}#{}", INDENT.repeat(depth), c.text.trim_end()));
+            self.out.push(format!("{}#{}", INDENT.repeat(depth), c.text));
             self.last_end = c.span.end;
             self.next += 1;
         }
@@ -109,7 +109,7 @@ impl Printer<'_> {
             let between = self.text.get(span.end..c.span.start).unwrap_or("\n");
             if c.span.start >= span.end && !between.contains('\n') && between.trim().is_empty() {
                 if let Some(last) = self.out.last_mut() {
-                    last.push_str(&format!("  #{}", c.text.trim_end()));
+                    last.push_str(&format!("  #{}", c.text));
                 }
                 self.last_end = c.span.end;
                 self.next += 1;

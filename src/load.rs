@@ -7,6 +7,7 @@
 //! where the directory is. Unreadable files and files that are not UTF-8 are
 //! diagnostics, never panics.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::compile::{Compiled, compile};
@@ -66,7 +67,7 @@ pub fn read_paths(paths: &[PathBuf]) -> (Sources, Vec<Diagnostic>) {
 
 fn read_one(sources: &mut Sources, diags: &mut Vec<Diagnostic>, path: &Path, rel: String) {
     let name = path.display().to_string();
-    match read_limited(path) {
+    match read_file(path) {
         Ok(bytes) => add_bytes(sources, diags, name, rel, bytes),
         Err(e) => diags.push(Diagnostic::global(codes::IO, format!("cannot read `{name}`: {e}"))),
     }
@@ -105,6 +106,33 @@ pub fn add_bytes(sources: &mut Sources, diags: &mut Vec<Diagnostic>, name: Strin
     }
 }
 
+/// A policy file refused before parsing, with its sources for rendering.
+#[derive(Debug)]
+pub struct Refused {
+    /// The file, its invalid bytes replaced, for locating the diagnostics.
+    pub sources: Sources,
+    /// Why: too large, or not UTF-8 (with the place of the first invalid byte).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The text of one policy file given as bytes, or why it is not one: the
+/// same checks as [`add_bytes`], for a command that wants the text itself
+/// (`fmt`).
+pub fn decode(name: &str, bytes: Vec<u8>) -> Result<String, Refused> {
+    let bytes = if bytes.len() <= MAX_FILE_BYTES {
+        match String::from_utf8(bytes) {
+            Ok(text) => return Ok(text),
+            Err(e) => e.into_bytes(),
+        }
+    } else {
+        bytes
+    };
+    let mut sources = Sources::new();
+    let mut diagnostics = Vec::new();
+    add_bytes(&mut sources, &mut diagnostics, name.to_string(), name.to_string(), bytes);
+    Err(Refused { sources, diagnostics })
+}
+
 /// Compiles one file given as bytes (any bytes: the answer is a policy or
 /// diagnostics, never a panic).
 pub fn compile_bytes(name: &str, bytes: &[u8]) -> Compiled {
@@ -114,13 +142,19 @@ pub fn compile_bytes(name: &str, bytes: &[u8]) -> Compiled {
     compile(sources, diags)
 }
 
-/// Reads at most one byte more than the limit, so a huge file is refused
-/// without being read whole.
-fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let f = std::fs::File::open(path)?;
+/// Reads a policy file from `path` with [`read_bounded`].
+pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    read_bounded(std::fs::File::open(path)?)
+}
+
+/// Reads a policy file's bytes: at most one byte more than
+/// [`MAX_FILE_BYTES`], so that a huge or endless input (`/dev/zero`, a pipe)
+/// is refused by [`add_bytes`] or [`decode`] without being read whole.
+/// Every policy file goes through here (`check`, `fmt`, loading, reloading,
+/// `diff`).
+pub fn read_bounded(input: impl Read) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut buf)?;
+    input.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut buf)?;
     Ok(buf)
 }
 

@@ -74,3 +74,69 @@ fn fmt_check_write_and_stdin() {
         .stdout("rule b {\n  when code 551\n  then hard has_moved\n}\n");
     rebound().args(["fmt", "-"]).write_stdin("rule b {").assert().code(1);
 }
+
+fn stderr_of(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&out.get_output().stderr).to_string()
+}
+
+#[test]
+fn fmt_comment_with_trailing_whitespace() {
+    for input in ["# \n", "#\t\n", "rule a { when code 550 then hard user_unknown } # x \t\n"] {
+        let out = rebound().args(["fmt", "-"]).write_stdin(input).assert().success();
+        let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(stdout.lines().all(|l| l == l.trim_end()), "{input:?} gave {stdout:?}");
+        rebound().args(["fmt", "-"]).write_stdin(stdout.clone()).assert().success().stdout(stdout);
+    }
+}
+
+#[test]
+fn fmt_invalid_utf8_is_invalid_input() {
+    let out = rebound().args(["fmt", "-"]).write_stdin(b"\xff\n".to_vec()).assert().code(1);
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("<stdin>:1:1") && stderr.contains("not valid UTF-8"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.rebound");
+    std::fs::write(&file, b"# fine\n# caf\xe9\n").unwrap();
+    let path = file.display().to_string();
+    for check in [false, true] {
+        let args: &[&str] = if check { &["fmt", "--check", &path] } else { &["fmt", &path] };
+        let stderr = stderr_of(&rebound().args(args).assert().code(1));
+        assert!(stderr.contains(&format!("{path}:2:6")) && stderr.contains("not valid UTF-8"), "{stderr}");
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"# fine\n# caf\xe9\n", "the file was changed");
+}
+
+/// Past `MAX_FILE_BYTES`, `fmt` and `check` refuse the input (exit 1) without
+/// reading it whole; at the limit they take it.
+#[test]
+fn policy_file_size_limit() {
+    use rebound::syntax::MAX_FILE_BYTES;
+    let policy = "rule a {\n  when code 550\n  then hard user_unknown\n}\n";
+    let mut at_limit = policy.to_string();
+    at_limit.push_str(&"\n".repeat(MAX_FILE_BYTES - policy.len()));
+    rebound().args(["fmt", "-"]).write_stdin(at_limit.clone()).assert().success().stdout(policy);
+    let mut over = at_limit;
+    over.push('\n');
+    let stderr = stderr_of(&rebound().args(["fmt", "-"]).write_stdin(over.clone()).assert().code(1));
+    assert!(stderr.contains("<stdin>") && stderr.contains("larger than the limit"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.rebound");
+    std::fs::write(&file, &over).unwrap();
+    let path = file.display().to_string();
+    for args in [["fmt", "--check"], ["check", "--deny-warnings"]] {
+        let stderr = stderr_of(&rebound().args(args).arg(&path).assert().code(1));
+        assert!(stderr.contains(&path) && stderr.contains("larger than the limit"), "{args:?}: {stderr}");
+    }
+}
+
+/// An endless input is refused after the limit, not read until memory runs out.
+#[cfg(unix)]
+#[test]
+fn endless_policy_input_is_refused() {
+    for args in [["fmt", "/dev/zero"], ["check", "/dev/zero"]] {
+        let stderr = stderr_of(&rebound().args(args).timeout(std::time::Duration::from_secs(60)).assert().code(1));
+        assert!(stderr.contains("/dev/zero") && stderr.contains("larger than the limit"), "{args:?}: {stderr}");
+    }
+}

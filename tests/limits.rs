@@ -2,6 +2,8 @@
 
 use rebound::compile::{MAX_DNF_TERMS, MAX_PATTERN_BYTES, MAX_SHADOW_CHECKS};
 use rebound::compile_str;
+use rebound::eval::index::INDEXED_LITERAL_BYTES;
+use rebound::event::Event;
 
 fn codes(text: &str) -> Vec<&'static str> {
     compile_str("limits.rebound", text).diagnostics.iter().map(|d| d.code).collect()
@@ -60,4 +62,40 @@ fn shadow_check_budget() {
     assert_eq!(policy(10), ["rebound::lint::shadowed_rule"]);
     let n = (2.0 * MAX_SHADOW_CHECKS as f64).sqrt() as usize + 100;
     assert!(policy(n).is_empty(), "past the budget the lint reports nothing rather than guess");
+}
+
+/// Past `INDEXED_LITERAL_BYTES` only a literal's prefix is in the automaton
+/// (so that building it stays linear in the literal's length); the literal
+/// must still match exactly, folded like the text, up to `MAX_PATTERN_BYTES`.
+#[test]
+fn long_literals_match_exactly() {
+    let k = INDEXED_LITERAL_BYTES;
+    // `contains`: the literal is n bytes.
+    for n in [k - 1, k, k + 1, MAX_PATTERN_BYTES] {
+        let run = "x".repeat(n - 3);
+        literal_matches_exactly(&format!("contains \"{run} Yz\""), &run);
+    }
+    // `like`: its longest word, n bytes, is the literal the automaton looks for.
+    for n in [k - 1, k, k + 1, MAX_PATTERN_BYTES - 10] {
+        let run = "x".repeat(n);
+        literal_matches_exactly(&format!("like \"{run} Yz {{num}}\""), &run);
+    }
+}
+
+fn literal_matches_exactly(test: &str, run: &str) {
+    let text = format!("rule long {{ when text {test} then hard user_unknown }}");
+    let compiled = compile_str("long.rebound", &text);
+    let Some(policy) = compiled.policy else { panic!("{}: {:?}", run.len(), compiled.diagnostics) };
+    let answers = [
+        (format!("550 {} \n  YZ 42 done", run.to_uppercase()), Some("long")),
+        (format!("550 {run} y 42"), None),
+        (format!("550 {} yz 42", run.get(1..).unwrap_or_default()), None),
+    ];
+    for (answer, want) in answers {
+        let event = Event::bounce("pat@example.org", Some(550), None, &answer);
+        let (fast, traced) = (policy.classify(&event).rule, policy.classify_traced(&event).0.rule);
+        let what = format!("`text {}…` with {} x's", test.get(..12).unwrap_or(test), run.len());
+        assert_eq!(fast, traced, "{what}: the index and the plain loop disagree");
+        assert_eq!(fast, want, "{what} on {:?}…", answer.get(..12));
+    }
 }

@@ -296,3 +296,70 @@ fn what_embedders_share_across_threads_is_send_and_sync() {
     shared::<rebound::reload::LivePolicy>();
     shared::<Engine>();
 }
+
+/// Text longer than the string limit reaches scripts cut to the limit, at a
+/// char boundary, with `ctx.text_truncated` set: a script rule still decides
+/// on an answer of 100 KiB instead of failing on `ctx.text`.
+#[test]
+fn long_text_reaches_scripts_cut_to_the_string_limit() {
+    let engine = Engine::new();
+    let max = Limits::default().max_string_size;
+    let cases = [
+        (
+            format!("550 5.7.1 Blocked by policy {}", "x".repeat(100 * 1024)),
+            // The normalised text starts after the code and status.
+            "ctx.text.starts_with(\"Blocked by policy\") && ctx.folded.starts_with(\"blocked by policy\") \
+             && ctx.text_truncated && ctx.truncated.contains(\"text\") && ctx.truncated.contains(\"folded\")"
+                .to_string(),
+        ),
+        ("x".repeat(max), format!("ctx.text.len() == {max} && !ctx.text_truncated && ctx.truncated.is_empty()")),
+        ("x".repeat(max + 1), format!("ctx.text.len() == {max} && ctx.text_truncated")),
+        // The cut would fall inside `é` (two bytes): it falls before it.
+        (format!("{}é", "x".repeat(max - 1)), format!("ctx.text.len() == {} && ctx.text_truncated", max - 1)),
+    ];
+    for (text, script) in cases {
+        let p = policy_with(&engine, &script);
+        let e = Event::bounce("pat@example.org", Some(550), Some("5.7.1"), &text);
+        let (v, trace) = p.classify_traced(&e);
+        let why = trace.tried.first().map(|t| t.why.clone());
+        assert_eq!(v.rule, Some("scripted"), "`{script}` on {} bytes: {why:?}", text.len());
+        assert_eq!(p.classify(&e).rule, Some("scripted"));
+        assert_eq!(p.script_errors(), 0);
+    }
+}
+
+/// Every value a script reads is within the limits: each string is cut like
+/// the text, and the event's extra fields, where rhai adds up the sizes of
+/// everything inside, are cut to what the limits hold together.
+#[test]
+fn every_value_a_script_sees_is_within_the_limits() {
+    let limits = Limits::default();
+    let max = limits.max_string_size;
+    let long = "m".repeat(max + 10);
+    let mut line = serde_json::json!({
+        "recipient": format!("pat@{long}.org"),
+        "code": 550,
+        "text": "blocked",
+        "mx": format!("{long}.example"),
+        "note": long,
+        "plan": "pro",
+        "tags": (0..2 * limits.max_array_size).collect::<Vec<_>>(),
+    });
+    for i in 0..2 * limits.max_map_size {
+        line[format!("k{i}")] = serde_json::json!(i);
+    }
+    let line = line.to_string();
+    let script = format!(
+        "ctx.mx.len() == {max} && ctx.recipient.len() == {max} && ctx.domain.len() <= {max} \
+         && ctx.extra.note.len() < {max} && ctx.extra.plan == \"pro\" \
+         && ctx.extra.tags.len() <= {} && ctx.extra.len() <= {} \
+         && !ctx.text_truncated && ctx.truncated.contains(\"mx\") && ctx.truncated.contains(\"recipient\") \
+         && ctx.truncated.contains(\"extra\") && !ctx.truncated.contains(\"text\")",
+        limits.max_array_size, limits.max_map_size
+    );
+    let p = policy_with(&Engine::new(), &script);
+    let e = event(&line);
+    let (v, trace) = p.classify_traced(&e);
+    assert_eq!(v.rule, Some("scripted"), "{:?}", trace.tried.first().map(|t| &t.why));
+    assert_eq!(p.script_errors(), 0);
+}

@@ -51,13 +51,13 @@ pub fn load(spec: &str) -> Compiled {
                     .push(Diagnostic::global(codes::NO_FILES, format!("`{path}` holds no `.rebound` file at `{rev}`")));
             }
             for f in files {
-                match std::process::Command::new("git").args(["show", &format!("{rev}:{f}")]).output() {
-                    Ok(o) if o.status.success() => {
+                match git_show(rev, &f) {
+                    Ok(bytes) => {
                         let rel = f.strip_prefix(path).unwrap_or(&f).trim_start_matches('/').to_string();
                         let rel = if rel.is_empty() { f.clone() } else { rel };
-                        crate::load::add_bytes(&mut sources, &mut diags, format!("{rev}:{f}"), rel, o.stdout);
+                        crate::load::add_bytes(&mut sources, &mut diags, format!("{rev}:{f}"), rel, bytes);
                     }
-                    _ => diags.push(Diagnostic::global(codes::IO, format!("cannot read `{f}` at `{rev}`"))),
+                    Err(_) => diags.push(Diagnostic::global(codes::IO, format!("cannot read `{f}` at `{rev}`"))),
                 }
             }
         }
@@ -68,6 +68,27 @@ pub fn load(spec: &str) -> Compiled {
         Err(e) => diags.push(Diagnostic::global(codes::IO, format!("cannot run git: {e}"))),
     }
     compile(sources, diags)
+}
+
+/// The bytes of `file` at `rev`, read like every policy file: no more than
+/// one byte past the size limit (what is left unread ends `git show` with a
+/// broken pipe).
+fn git_show(rev: &str, file: &str) -> std::io::Result<Vec<u8>> {
+    let mut child = std::process::Command::new("git")
+        .args(["show", &format!("{rev}:{file}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let read = match child.stdout.take() {
+        Some(out) => crate::load::read_bounded(out),
+        None => Err(std::io::Error::other("no output")),
+    };
+    let status = child.wait()?;
+    match read {
+        Ok(bytes) if status.success() || bytes.len() > crate::syntax::MAX_FILE_BYTES => Ok(bytes),
+        Ok(_) => Err(std::io::Error::other(format!("git show exited with {status}"))),
+        Err(e) => Err(e),
+    }
 }
 
 /// Runs `diff`.

@@ -1,12 +1,12 @@
 //! `rebound fmt [--check] [PATH…]`: rewrite policy files in canonical layout.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::Exit;
 use crate::diag::Sources;
 use crate::fmt::{FmtError, format};
-use crate::load::policy_files;
+use crate::load::{self, policy_files};
 
 /// Arguments of `fmt`.
 #[derive(Debug, clap::Args)]
@@ -48,12 +48,9 @@ fn worst(a: Exit, b: Exit) -> Exit {
 
 fn one(path: &Path, check: bool, err: &mut impl Write) -> std::io::Result<Exit> {
     let name = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_text(&name, load::read_file(path), err)? {
         Ok(t) => t,
-        Err(e) => {
-            writeln!(err, "error: cannot read `{name}`: {e}")?;
-            return Ok(Exit::Invalid);
-        }
+        Err(exit) => return Ok(exit),
     };
     match format(&text) {
         Ok(out) if out == text => Ok(Exit::Ok),
@@ -87,14 +84,43 @@ fn report(name: &str, text: &str, e: FmtError, err: &mut impl Write) -> std::io:
     }
 }
 
+/// The text of the input `name` read as `bytes`; when it cannot be read, is
+/// too large or is not UTF-8, says so on `err` and gives the exit code.
+fn read_text(
+    name: &str,
+    bytes: std::io::Result<Vec<u8>>,
+    err: &mut impl Write,
+) -> std::io::Result<Result<String, Exit>> {
+    let bytes = match bytes {
+        Ok(b) => b,
+        Err(e) => {
+            writeln!(err, "error: cannot read `{name}`: {e}")?;
+            return Ok(Err(Exit::Invalid));
+        }
+    };
+    match load::decode(name, bytes) {
+        Ok(text) => Ok(Ok(text)),
+        Err(refused) => {
+            for d in &refused.diagnostics {
+                write!(err, "{}", refused.sources.render(d))?;
+            }
+            Ok(Err(Exit::Invalid))
+        }
+    }
+}
+
 fn stdin() -> std::io::Result<Exit> {
-    let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text)?;
+    const NAME: &str = "<stdin>";
+    let mut err = std::io::stderr().lock();
+    let text = match read_text(NAME, load::read_bounded(std::io::stdin().lock()), &mut err)? {
+        Ok(t) => t,
+        Err(exit) => return Ok(exit),
+    };
     match format(&text) {
         Ok(out) => {
             std::io::stdout().write_all(out.as_bytes())?;
             Ok(Exit::Ok)
         }
-        Err(e) => report("<stdin>", &text, e, &mut std::io::stderr().lock()),
+        Err(e) => report(NAME, &text, e, &mut err),
     }
 }

@@ -199,7 +199,14 @@ fn shadowed_rules(unit: &Unit, rules: &[CompiledRule], out: &mut Vec<Diagnostic>
             }
         }
     }
-    let ac = aho_corasick::AhoCorasick::new(&patterns).ok();
+    // An NFA, not the DFA `AhoCorasick::new` picks for a few patterns: the
+    // DFA's build is quadratic in the length of a self-overlapping pattern
+    // (see `eval::index::INDEXED_LITERAL_BYTES`), and this automaton only
+    // searches the policy's own literals, once per rule.
+    let ac = aho_corasick::AhoCorasick::builder()
+        .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+        .build(&patterns)
+        .ok();
     let mut budget = MAX_SHADOW_CHECKS;
     for (j, rj) in rules.iter().enumerate() {
         let Some(Some(fj)) = forms.get(j) else {

@@ -48,6 +48,9 @@ pub struct Level {
 #[derive(Debug, Default)]
 pub struct Index {
     ac: Option<aho_corasick::dfa::DFA>,
+    /// The literals longer than [`INDEXED_LITERAL_BYTES`], by id: the
+    /// automaton finds their prefix, this finds them whole.
+    long: FxHashMap<u32, memchr::memmem::Finder<'static>>,
     /// For each literal id, the (level, rule) pairs it selects.
     lit_rules: Vec<Vec<(u32, u32)>>,
     levels: Vec<Level>,
@@ -58,6 +61,19 @@ pub struct Index {
     status_lut: Vec<u16>,
     reply_lut: Vec<u16>,
 }
+
+/// How many bytes of a literal go into the automaton. A longer literal is
+/// looked for by this prefix, then searched for whole in the texts that hold
+/// the prefix.
+///
+/// Why a bound: the `aho-corasick` DFA builder fills each missing transition
+/// by following failure links, up to the depth of the state, so building the
+/// automaton for a self-overlapping literal of n bytes (`aaaa…`, `abab…`)
+/// costs n² steps per byte class: one 4,095-byte literal took tens of seconds
+/// to compile, on every reload, and made the automaton 20 times larger. With
+/// the bound, the build is linear in the policy's literals. Every literal of
+/// the shipped policy is shorter, so it never pays the second search.
+pub const INDEXED_LITERAL_BYTES: usize = 64;
 
 const CLASSES: [u8; 3] = [2, 4, 5];
 const SUBJECTS: u16 = 8;
@@ -119,9 +135,15 @@ impl Index {
         let mut patterns: Vec<(u32, String)> = lits.into_iter().map(|(s, id)| (id, s)).collect();
         patterns.sort();
         idx.lit_rules.resize(patterns.len(), Vec::new());
+        // Pattern i of the automaton is literal id i (the ids are 0..n).
+        idx.long = patterns
+            .iter()
+            .filter(|(_, s)| s.len() > INDEXED_LITERAL_BYTES)
+            .map(|(id, s)| (*id, memchr::memmem::Finder::new(s.as_bytes()).into_owned()))
+            .collect();
         idx.ac = aho_corasick::dfa::DFA::builder()
             .match_kind(MatchKind::Standard)
-            .build(patterns.iter().map(|(_, s)| s.as_str()))
+            .build(patterns.iter().map(|(_, s)| s.as_bytes().get(..INDEXED_LITERAL_BYTES).unwrap_or(s.as_bytes())))
             .ok();
         for (r, rec) in receivers.iter().enumerate().take(n) {
             let r = r as u32;
@@ -172,7 +194,9 @@ impl Index {
 
     /// Finds the literals of the policy in a folded text; `out` is sorted
     /// and deduplicated. One pass of the automaton over the text, every
-    /// pattern that ends at each position collected.
+    /// pattern that ends at each position collected; then a literal longer
+    /// than [`INDEXED_LITERAL_BYTES`] whose prefix was found is searched for
+    /// whole.
     pub fn find_literals(&self, folded: &str, out: &mut Vec<u32>) {
         use aho_corasick::Anchored;
         use aho_corasick::automaton::Automaton;
@@ -189,6 +213,9 @@ impl Index {
         }
         out.sort_unstable();
         out.dedup();
+        if !self.long.is_empty() {
+            out.retain(|id| self.long.get(id).is_none_or(|whole| whole.find(folded.as_bytes()).is_some()));
+        }
     }
 
     /// The candidate rules of a level, in policy order.
@@ -355,5 +382,31 @@ fn subjects_req(c: &Cond) -> Option<Vec<Option<u16>>> {
         Cond::All(v) => v.iter().filter_map(subjects_req).min_by_key(Vec::len),
         Cond::Any(v) => v.iter().map(subjects_req).collect::<Option<Vec<_>>>().map(|vs| vs.concat()),
         Cond::Not(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aho_corasick::automaton::Automaton;
+
+    use crate::compile::MAX_PATTERN_BYTES;
+
+    /// The size of the literal automaton of a policy: the automaton's build
+    /// time grows with it, times the length of its longest literal.
+    fn automaton_bytes(text: &str) -> usize {
+        let compiled = crate::compile_str("t.rebound", text);
+        assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+        compiled.policy.as_ref().and_then(|p| p.index.ac.as_ref()).map_or(0, |dfa| dfa.memory_usage())
+    }
+
+    /// A long literal (self-overlapping, the worst case for building the
+    /// automaton) costs no more than a short one: past a bounded prefix it is
+    /// checked without the automaton.
+    #[test]
+    fn a_long_literal_does_not_grow_the_automaton() {
+        for test in ["contains", "like"] {
+            let rule = |n: usize| format!("rule a {{ when text {test} \"{}\" then hard user_unknown }}", "a".repeat(n));
+            assert_eq!(automaton_bytes(&rule(200)), automaton_bytes(&rule(MAX_PATTERN_BYTES)), "text {test}");
+        }
     }
 }

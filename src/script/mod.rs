@@ -16,6 +16,13 @@
 //! Host predicates ([`Host::register_predicate`]) are callable from
 //! conditions (`call is_vip`) and from scripts (`is_vip(ctx)` or
 //! `ctx.is_vip()`).
+//!
+//! Every value a script reads from `ctx` is cut to fit the limits
+//! ([`bounded`], [`bounded_json`]): rhai refuses a value past them, so an
+//! answer longer than [`Limits::max_string_size`] would otherwise make every
+//! script that reads `ctx.text` fail, and its rule never match. Scripts can
+//! tell: `ctx.text_truncated`, and `ctx.truncated` names the fields cut.
+//! Host predicates, in Rust, see the values whole.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -228,8 +235,182 @@ fn opt_int(v: Option<u16>) -> Dynamic {
     v.map_or(Dynamic::UNIT, |c| Dynamic::from(i64::from(c)))
 }
 
-fn opt_str(v: &Option<String>) -> Dynamic {
-    v.as_ref().map_or(Dynamic::UNIT, |s| Dynamic::from(s.clone()))
+fn opt_str(v: &Option<String>, max: usize) -> Dynamic {
+    v.as_ref().map_or(Dynamic::UNIT, |s| Dynamic::from(bounded(s, max).to_string()))
+}
+
+/// `s` cut to at most `max` bytes, at a char boundary: what a script sees of
+/// a string longer than [`Limits::max_string_size`].
+pub fn bounded(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let end = (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    s.get(..end).unwrap_or("")
+}
+
+/// `v` cut to fit the limits as a whole (rhai adds up the array items, map
+/// entries and string bytes of everything inside an array or a map), and
+/// whether anything was cut. Items and entries are kept in order up to the
+/// array and map limits; then the strings share the string limit: short
+/// ones stay whole and only the longest are cut, all to the same length (at
+/// a char boundary), so a long field does not crowd out the short ones.
+pub fn bounded_json(v: &serde_json::Value, limits: &Limits) -> (serde_json::Value, bool) {
+    let mut counts = (limits.max_array_size, limits.max_map_size);
+    let mut cut = false;
+    let mut kept = prune(v, &mut counts, &mut cut);
+    let mut lengths = Vec::new();
+    string_lengths(&kept, &mut lengths);
+    let cap = string_cap(lengths, limits.max_string_size);
+    cut |= cap_strings(&mut kept, cap);
+    (kept, cut)
+}
+
+/// `v` with the items and entries past the array and map limits left out:
+/// an array ends at the first item that does not fit; a map keeps going
+/// without the entries whose array or map does not fit at all, so a big
+/// field does not hide the small ones after it.
+fn prune(v: &serde_json::Value, left: &mut (usize, usize), cut: &mut bool) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                if left.0 == 0 || no_room(item, left) {
+                    *cut = true;
+                    break;
+                }
+                left.0 -= 1;
+                out.push(prune(item, left, cut));
+            }
+            Value::Array(out)
+        }
+        Value::Object(entries) => {
+            let mut out = serde_json::Map::new();
+            for (k, item) in entries {
+                if left.1 == 0 || no_room(item, left) {
+                    *cut = true;
+                    if left.1 == 0 {
+                        break;
+                    }
+                    continue;
+                }
+                left.1 -= 1;
+                out.insert(k.clone(), prune(item, left, cut));
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+/// Whether not one item or entry of `v` (a non-empty array or map) fits.
+fn no_room(v: &serde_json::Value, left: &(usize, usize)) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Array(items) => !items.is_empty() && left.0 == 0,
+        Value::Object(entries) => !entries.is_empty() && left.1 == 0,
+        _ => false,
+    }
+}
+
+fn string_lengths(v: &serde_json::Value, out: &mut Vec<usize>) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => out.push(s.len()),
+        Value::Array(items) => items.iter().for_each(|x| string_lengths(x, out)),
+        Value::Object(entries) => entries.values().for_each(|x| string_lengths(x, out)),
+        _ => {}
+    }
+}
+
+/// The longest a string may stay so that all of them fit in `budget` bytes,
+/// shorter ones whole (`usize::MAX` when all fit as they are).
+fn string_cap(mut lengths: Vec<usize>, budget: usize) -> usize {
+    lengths.sort_unstable();
+    let mut left = budget;
+    let n = lengths.len();
+    for (i, len) in lengths.into_iter().enumerate() {
+        let rest = n - i;
+        if len.saturating_mul(rest) > left {
+            return left / rest;
+        }
+        left -= len;
+    }
+    usize::MAX
+}
+
+/// Cuts every string of `v` to `cap` bytes; whether one was cut.
+fn cap_strings(v: &mut serde_json::Value, cap: usize) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.len() > cap => {
+            *s = bounded(s, cap).to_string();
+            true
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |cut, x| cap_strings(x, cap) | cut),
+        Value::Object(entries) => entries.values_mut().fold(false, |cut, x| cap_strings(x, cap) | cut),
+        _ => false,
+    }
+}
+
+/// The strike history cut like [`bounded_json`], but keeping the latest
+/// marks when there are too many.
+fn bounded_history(history: &serde_json::Value, limits: &Limits) -> (serde_json::Value, bool) {
+    let serde_json::Value::Array(marks) = history else { return bounded_json(history, limits) };
+    let latest_first = serde_json::Value::Array(marks.iter().rev().cloned().collect());
+    let (mut kept, cut) = bounded_json(&latest_first, limits);
+    if let serde_json::Value::Array(marks) = &mut kept {
+        marks.reverse();
+    }
+    (kept, cut)
+}
+
+/// A JSON value for a script, cut to the limits.
+fn json_for_script(v: &serde_json::Value, limits: &Limits) -> Dynamic {
+    rhai::serde::to_dynamic(bounded_json(v, limits).0).unwrap_or(Dynamic::UNIT)
+}
+
+impl ScriptContext {
+    /// The flags as a JSON array, for cutting like the other values.
+    fn flags_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(self.flags.iter().map(|f| serde_json::Value::String(f.clone())).collect())
+    }
+
+    /// Whether scripts see the text, or the folded text, cut.
+    pub fn text_truncated(&self, limits: &Limits) -> bool {
+        self.text.len() > limits.max_string_size || self.folded.len() > limits.max_string_size
+    }
+
+    /// The names of the fields scripts see cut to the limits, in a fixed order.
+    pub fn truncated(&self, limits: &Limits) -> Vec<&'static str> {
+        let max = limits.max_string_size;
+        let contact = self.contact.as_ref();
+        let strings: [(&'static str, Option<&String>); 11] = [
+            ("text", Some(&self.text)),
+            ("folded", Some(&self.folded)),
+            ("status", self.status.as_ref()),
+            ("inner_status", self.inner_status.as_ref()),
+            ("receiver", self.receiver.as_ref()),
+            ("mx", self.mx.as_ref()),
+            ("phase", self.phase.as_ref()),
+            ("recipient", Some(&self.recipient)),
+            ("domain", Some(&self.domain)),
+            ("delivery", contact.map(|c| &c.delivery)),
+            ("consent", contact.map(|c| &c.consent)),
+        ];
+        let mut out: Vec<&'static str> =
+            strings.iter().filter(|(_, v)| v.is_some_and(|s| s.len() > max)).map(|(name, _)| *name).collect();
+        for (name, v) in [("flags", self.flags_json()), ("extra", serde_json::Value::Object(self.extra()))] {
+            if bounded_json(&v, limits).1 {
+                out.push(name);
+            }
+        }
+        if contact.is_some_and(|c| bounded_history(&c.history, limits).1) {
+            out.push("history");
+        }
+        out
+    }
 }
 
 impl Runtime {
@@ -258,44 +439,55 @@ impl Runtime {
             let late = DEADLINE.with(|d| d.get().is_some_and(|t| Instant::now() > t));
             late.then(|| Dynamic::from("the script ran out of its wall-clock budget"))
         });
-        engine.register_type_with_name::<Ctx>("Context");
-        engine.register_get("code", |c: &mut Ctx| opt_int(c.0.code));
-        engine.register_get("status", |c: &mut Ctx| opt_str(&c.0.status));
-        engine.register_get("status_class", |c: &mut Ctx| part(&c.0.status, 0));
-        engine.register_get("status_subject", |c: &mut Ctx| part(&c.0.status, 1));
-        engine.register_get("status_detail", |c: &mut Ctx| part(&c.0.status, 2));
-        engine.register_get("inner_code", |c: &mut Ctx| opt_int(c.0.inner_code));
-        engine.register_get("inner_status", |c: &mut Ctx| opt_str(&c.0.inner_status));
-        engine.register_get("text", |c: &mut Ctx| c.0.text.clone());
-        engine.register_get("folded", |c: &mut Ctx| c.0.folded.clone());
-        engine.register_get("receiver", |c: &mut Ctx| opt_str(&c.0.receiver));
-        engine.register_get("mx", |c: &mut Ctx| opt_str(&c.0.mx));
-        engine.register_get("phase", |c: &mut Ctx| opt_str(&c.0.phase));
-        engine.register_get("recipient", |c: &mut Ctx| c.0.recipient.clone());
-        engine.register_get("domain", |c: &mut Ctx| c.0.domain.clone());
-        engine.register_get("flags", |c: &mut Ctx| {
-            c.0.flags.iter().map(|f| Dynamic::from(f.clone())).collect::<rhai::Array>()
-        });
-        engine.register_get("extra", |c: &mut Ctx| {
-            rhai::serde::to_dynamic(serde_json::Value::Object(c.0.extra())).unwrap_or(Dynamic::UNIT)
-        });
-        engine.register_get("delivery", |c: &mut Ctx| {
-            c.0.contact.as_ref().map_or(Dynamic::UNIT, |k| Dynamic::from(k.delivery.clone()))
-        });
-        engine.register_get("consent", |c: &mut Ctx| {
-            c.0.contact.as_ref().map_or(Dynamic::UNIT, |k| Dynamic::from(k.consent.clone()))
-        });
-        engine.register_get("strikes", |c: &mut Ctx| {
-            c.0.contact.as_ref().map_or(Dynamic::UNIT, |k| Dynamic::from(i64::from(k.strikes)))
-        });
-        engine.register_get("history", |c: &mut Ctx| {
-            c.0.contact.as_ref().map_or(Dynamic::UNIT, |k| rhai::serde::to_dynamic(&k.history).unwrap_or(Dynamic::UNIT))
-        });
+        Runtime::register_context(&mut engine, limits);
         for (name, f) in &host.predicates {
             let f = f.clone();
             engine.register_fn(name.as_str(), move |c: &mut Ctx| f(&c.0));
         }
         Runtime { engine, limits, errors: AtomicU64::new(0), host: host.clone() }
+    }
+
+    /// `ctx` and its properties, every value cut to the limits.
+    fn register_context(engine: &mut Engine, limits: Limits) {
+        let max = limits.max_string_size;
+        let text = move |s: &String| bounded(s, max).to_string();
+        engine.register_type_with_name::<Ctx>("Context");
+        engine.register_get("code", |c: &mut Ctx| opt_int(c.0.code));
+        engine.register_get("status", move |c: &mut Ctx| opt_str(&c.0.status, max));
+        engine.register_get("status_class", |c: &mut Ctx| part(&c.0.status, 0));
+        engine.register_get("status_subject", |c: &mut Ctx| part(&c.0.status, 1));
+        engine.register_get("status_detail", |c: &mut Ctx| part(&c.0.status, 2));
+        engine.register_get("inner_code", |c: &mut Ctx| opt_int(c.0.inner_code));
+        engine.register_get("inner_status", move |c: &mut Ctx| opt_str(&c.0.inner_status, max));
+        engine.register_get("text", move |c: &mut Ctx| text(&c.0.text));
+        engine.register_get("folded", move |c: &mut Ctx| text(&c.0.folded));
+        engine.register_get("text_truncated", move |c: &mut Ctx| c.0.text_truncated(&limits));
+        engine.register_get("truncated", move |c: &mut Ctx| {
+            c.0.truncated(&limits).into_iter().map(Dynamic::from).collect::<rhai::Array>()
+        });
+        engine.register_get("receiver", move |c: &mut Ctx| opt_str(&c.0.receiver, max));
+        engine.register_get("mx", move |c: &mut Ctx| opt_str(&c.0.mx, max));
+        engine.register_get("phase", move |c: &mut Ctx| opt_str(&c.0.phase, max));
+        engine.register_get("recipient", move |c: &mut Ctx| text(&c.0.recipient));
+        engine.register_get("domain", move |c: &mut Ctx| text(&c.0.domain));
+        engine.register_get("flags", move |c: &mut Ctx| json_for_script(&c.0.flags_json(), &limits));
+        engine.register_get("extra", move |c: &mut Ctx| {
+            json_for_script(&serde_json::Value::Object(c.0.extra()), &limits)
+        });
+        engine.register_get("delivery", move |c: &mut Ctx| {
+            c.0.contact.as_ref().map_or(Dynamic::UNIT, |k| Dynamic::from(text(&k.delivery)))
+        });
+        engine.register_get("consent", move |c: &mut Ctx| {
+            c.0.contact.as_ref().map_or(Dynamic::UNIT, |k| Dynamic::from(text(&k.consent)))
+        });
+        engine.register_get("strikes", |c: &mut Ctx| {
+            c.0.contact.as_ref().map_or(Dynamic::UNIT, |k| Dynamic::from(i64::from(k.strikes)))
+        });
+        engine.register_get("history", move |c: &mut Ctx| {
+            c.0.contact.as_ref().map_or(Dynamic::UNIT, |k| {
+                rhai::serde::to_dynamic(bounded_history(&k.history, &limits).0).unwrap_or(Dynamic::UNIT)
+            })
+        });
     }
 
     /// The host this runtime was built for.
@@ -463,4 +655,54 @@ pub fn offset_of(source: &str, line: usize, column: usize) -> usize {
         offset += l.len();
     }
     offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Strings share the string limit: the short ones stay whole, the long
+    /// ones are cut to the same length.
+    #[test]
+    fn strings_share_the_string_limit() {
+        let limits = Limits { max_string_size: 100, ..Limits::default() };
+        let v = serde_json::json!({"plan": "pro", "a": "x".repeat(500), "b": ["y".repeat(60), 7], "c": "z".repeat(40)});
+        let (cut, was_cut) = bounded_json(&v, &limits);
+        assert!(was_cut);
+        // 3 bytes for `pro`, (100 - 3) / 3 = 32 for each of the others.
+        let want =
+            serde_json::json!({"plan": "pro", "a": "x".repeat(32), "b": ["y".repeat(32), 7], "c": "z".repeat(32)});
+        assert_eq!(cut, want);
+        assert_eq!(bounded_json(&want, &limits), (want.clone(), false));
+    }
+
+    #[test]
+    fn strings_are_cut_at_a_char_boundary() {
+        for (s, max, want) in [("abc", 3, "abc"), ("abcd", 3, "abc"), ("aé", 2, "a"), ("aé", 3, "aé"), ("é", 1, "")]
+        {
+            assert_eq!(bounded(s, max), want, "{s:?} to {max}");
+        }
+    }
+
+    /// A long strike history (maps inside an array: rhai counts every entry
+    /// of every map) reaches a lifecycle script cut, not as an error.
+    #[test]
+    fn a_long_history_is_cut_to_the_limits() {
+        let limits = Limits::default();
+        let mark = serde_json::json!({"campaign": "c", "at": "2026-01-01", "class": "soft", "reason": "mailbox_full"});
+        let history = serde_json::Value::Array(vec![mark; limits.max_map_size]);
+        let (cut, was_cut) = bounded_json(&history, &limits);
+        assert!(was_cut);
+        // 4 entries a mark: the latest marks that fit, every one whole.
+        let marks = cut.as_array().cloned().unwrap_or_default();
+        assert_eq!(marks.len(), limits.max_map_size / 4);
+        assert!(marks.iter().all(|m| m.as_object().map(serde_json::Map::len) == Some(4)));
+        let ctx = ScriptContext {
+            contact: Some(ContactView { history, ..ContactView::default() }),
+            ..ScriptContext::default()
+        };
+        let rt = Runtime::new(&Host::new());
+        let script = rt.compile("ctx.history.len() > 0 && ctx.truncated == [\"history\"]").unwrap();
+        assert_eq!(rt.eval_bool(&script, &Arc::new(ctx)), Ok(true));
+    }
 }

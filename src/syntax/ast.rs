@@ -41,7 +41,7 @@ pub struct File {
 /// A `# …` comment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comment {
-    /// The text after `#`, without the line break.
+    /// The text after the first `#`, without trailing whitespace or the line break.
     pub text: String,
     /// Where the comment is, `#` included.
     pub span: Span,

@@ -28,7 +28,9 @@ impl Ctx<'_> {
             .into_inner()
             .flatten()
             .filter(|c| c.as_rule() == R::COMMENT)
-            .map(|c| (c.as_span().start(), c.as_span().end()))
+            // Where the comment ends once its trailing whitespace is
+            // trimmed, as the text before it is below.
+            .map(|c| (c.as_span().start(), c.as_span().start() + c.as_str().trim_end().len()))
             .collect();
         loop {
             let trimmed = self.text.get(start..end).unwrap_or("").trim_end();
@@ -66,7 +68,7 @@ pub(super) fn file(file: FileId, text: &str, policy: P) -> Res<File> {
         .into_inner()
         .flatten()
         .filter(|p| p.as_rule() == R::COMMENT)
-        .map(|p| Comment { text: p.as_str().trim_start_matches('#').to_string(), span: cx.span(&p) })
+        .map(|p| Comment { text: comment_text(p.as_str()), span: cx.span(&p) })
         .collect();
     let mut items = Vec::new();
     for p in kids(&policy) {
@@ -84,6 +86,14 @@ pub(super) fn file(file: FileId, text: &str, policy: P) -> Res<File> {
         }
     }
     Ok(File { items, comments })
+}
+
+/// A comment's text: after its one `#`, without trailing whitespace, which
+/// is not part of what it says. The formatter prints this text back and
+/// checks it against a re-parse, so trimming here, once, is what makes a
+/// comment ending in spaces or tabs format (and format the same twice).
+fn comment_text(raw: &str) -> String {
+    raw.strip_prefix('#').unwrap_or(raw).trim_end().to_string()
 }
 
 fn reason(cx: &Ctx, p: &P) -> Res<ReasonDecl> {
