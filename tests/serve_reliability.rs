@@ -261,6 +261,8 @@ fn weak_or_exposed_token_files_are_refused() {
     assert!(rebound::serve::read_token(&open).unwrap_err().contains("chmod 600"));
     let group = file("group", TOKEN, 0o620);
     assert!(rebound::serve::read_token(&group).is_err());
+    let huge = file("huge", &"t".repeat(5000), 0o600);
+    assert!(rebound::serve::read_token(&huge).unwrap_err().contains("larger than 4096"));
     let out = assert_cmd::Command::cargo_bin("rebound")
         .unwrap()
         .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])

@@ -55,6 +55,9 @@ pub const MAX_REQUEST_EVENTS: usize = 10_000;
 /// The shortest bearer token accepted, in bytes.
 pub const MIN_TOKEN_BYTES: usize = 32;
 
+/// The largest token file read, in bytes.
+pub const MAX_TOKEN_FILE_BYTES: u64 = 4096;
+
 /// The service's limits; [`Limits::default`] is what `rebound serve` uses.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -207,10 +210,17 @@ pub fn read_token(path: &Path) -> Result<String, String> {
             ));
         }
     }
-    if meta.len() > 4096 {
-        return Err(format!("the token file `{shown}` is larger than 4096 bytes; it should hold one token"));
+    // Read at most one byte past the limit, whatever the file is (a FIFO, a device).
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_TOKEN_FILE_BYTES + 1), &mut bytes))
+        .map_err(|e| format!("cannot read the token file `{shown}`: {e}"))?;
+    if bytes.len() as u64 > MAX_TOKEN_FILE_BYTES {
+        return Err(format!(
+            "the token file `{shown}` is larger than {MAX_TOKEN_FILE_BYTES} bytes; it should hold one token"
+        ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the token file `{shown}`: {e}"))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("the token file `{shown}` is not UTF-8"))?;
     let token = text.trim();
     if token.is_empty() {
         return Err(format!("the token file `{shown}` is empty"));
