@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -134,8 +134,14 @@ enum Head {
     Refused(Refusal),
 }
 
+/// Bodies up to this size (by `Content-Length`) are classified on the async
+/// worker that read them: a few dozen events take microseconds, less than
+/// handing them to the blocking pool.
+const INLINE_BYTES: u64 = 16 * 1024;
+
 pub(super) async fn classify(
     State(state): State<Shared>,
+    headers: HeaderMap,
     query: Result<Query<ClassifyQuery>, QueryRejection>,
     body: Body,
 ) -> Response {
@@ -143,6 +149,32 @@ pub(super) async fn classify(
         Ok(Query(q)) => q.explain,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text(), None),
     };
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if length.is_some_and(|n| n <= INLINE_BYTES) {
+        let text = match read_body(&state, body).await {
+            Ok(t) => t,
+            Err(r) => return r.into_response(),
+        };
+        let mut head = None;
+        let mut out = Vec::new();
+        classify_body(
+            &state,
+            explain,
+            &text,
+            |h| head = Some(h),
+            |chunk| {
+                out.extend_from_slice(&chunk);
+                true
+            },
+        );
+        return match head {
+            Some(Head::One(value)) => axum::Json(value).into_response(),
+            Some(Head::Stream) => ndjson(Body::from(out)),
+            Some(Head::Refused(r)) => r.into_response(),
+            None => error(StatusCode::INTERNAL_SERVER_ERROR, "classification failed", None),
+        };
+    }
+    // A larger body waits for a place among the requests at work before it is read.
     let permit = match busy_slot(&state).await {
         Ok(p) => p,
         Err(r) => return r.into_response(),
@@ -155,7 +187,19 @@ pub(super) async fn classify(
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        classify_job(&state, explain, &text, head_tx, &tx);
+        let finished = classify_body(
+            &state,
+            explain,
+            &text,
+            |h| {
+                let _ = head_tx.send(h);
+            },
+            |chunk| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok(),
+        );
+        if !finished {
+            // The answer is cut short: make the connection fail rather than end cleanly.
+            let _ = tx.blocking_send(Err(std::io::Error::other("classification failed")));
+        }
     });
     match head_rx.await {
         Ok(Head::One(value)) => axum::Json(value).into_response(),
@@ -165,22 +209,24 @@ pub(super) async fn classify(
     }
 }
 
-/// Classifies a checked body: one event answers with one JSON object, more
-/// stream as NDJSON, in pieces of [`CHUNK_BYTES`], as they are classified.
-/// A slow reader slows the job down (the channel is bounded); a gone one
-/// stops it.
-fn classify_job(
+/// Classifies a body: `head` learns how the answer starts (one event
+/// answers with one JSON object, more stream as NDJSON, or a refusal), and
+/// `chunk` receives the NDJSON in pieces of about [`CHUNK_BYTES`] as they
+/// are classified, until it returns `false` (the client went away). Returns
+/// `false` when classification panicked (a host function): the answer is
+/// cut short.
+fn classify_body(
     state: &Shared,
     explain: bool,
     text: &str,
-    head: oneshot::Sender<Head>,
-    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
-) {
+    head: impl FnOnce(Head),
+    mut chunk: impl FnMut(Vec<u8>) -> bool,
+) -> bool {
     let events = match check_lines(text) {
         Ok(n) => n,
         Err(r) => {
-            let _ = head.send(Head::Refused(r));
-            return;
+            head(Head::Refused(r));
+            return true;
         }
     };
     let max = state.limits.max_explain_events;
@@ -188,8 +234,8 @@ fn classify_job(
         let why = format!(
             "explain takes at most {max} events per request, and this body holds {events}: send them in smaller requests, or classify without `explain`"
         );
-        let _ = head.send(Head::Refused(refuse(StatusCode::PAYLOAD_TOO_LARGE, why, None)));
-        return;
+        head(Head::Refused(refuse(StatusCode::PAYLOAD_TOO_LARGE, why, None)));
+        return true;
     }
     let loaded = state.live.current();
     let policy = &loaded.policy;
@@ -208,30 +254,27 @@ fn classify_job(
     let parsed = lines(text).filter_map(|(_, l)| Event::parse(l).ok());
     let work = std::panic::AssertUnwindSafe(|| {
         if events == 1 {
-            let value = parsed.map(|e| one(&e)).next().unwrap_or_default();
-            let _ = head.send(Head::One(value));
+            head(Head::One(parsed.map(|e| one(&e)).next().unwrap_or_default()));
             return;
         }
-        let _ = head.send(Head::Stream);
-        let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
+        head(Head::Stream);
+        let mut buf = Vec::with_capacity(CHUNK_BYTES.min(text.len() * 4) + 4096);
         for e in parsed {
             if serde_json::to_writer(&mut buf, &one(&e)).is_err() {
                 continue;
             }
             buf.push(b'\n');
-            if buf.len() >= CHUNK_BYTES && tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut buf)))).is_err() {
-                return; // the client went away
+            if buf.len() >= CHUNK_BYTES && !chunk(std::mem::take(&mut buf)) {
+                return;
             }
         }
         if !buf.is_empty() {
-            let _ = tx.blocking_send(Ok(Bytes::from(buf)));
+            chunk(buf);
         }
     });
-    if std::panic::catch_unwind(work).is_err() {
-        // The answer is cut short: make the connection fail rather than end cleanly.
-        let _ = tx.blocking_send(Err(std::io::Error::other("classification failed")));
-    }
+    let finished = std::panic::catch_unwind(work).is_ok();
     state.metrics.verdicts(counts);
+    finished
 }
 
 pub(super) async fn events(State(state): State<Shared>, body: Body) -> Response {
