@@ -187,14 +187,19 @@ lifecycle {
 }
 "#;
 
-#[test]
-fn a_panicking_host_function_fails_the_batch_and_misaligns_nothing() {
+/// A policy whose host function panics for recipients at `boom.example`.
+fn boom_policy() -> rebound::Policy {
     let mut engine = Engine::new();
     engine.register_predicate("explodes", |ctx| {
         assert!(ctx.domain != "boom.example", "the host function failed");
         false
     });
-    let policy = engine.load_str("boom.rebound", BOOM_POLICY).unwrap();
+    engine.load_str("boom.rebound", BOOM_POLICY).unwrap()
+}
+
+#[test]
+fn a_panicking_host_function_fails_the_batch_and_misaligns_nothing() {
+    let policy = boom_policy();
     // Below and above the size at which classification is split over threads.
     for n in [10, 2_000] {
         let text = lines((0..n).map(|i| {
@@ -321,12 +326,7 @@ fn a_new_database_is_private() {
 
 #[test]
 fn a_panicking_host_function_stops_classify_before_any_misplaced_verdict() {
-    let mut engine = Engine::new();
-    engine.register_predicate("explodes", |ctx| {
-        assert!(ctx.domain != "boom.example", "the host function failed");
-        false
-    });
-    let policy = engine.load_str("boom.rebound", BOOM_POLICY).unwrap();
+    let policy = boom_policy();
     for n in [10, 3_000] {
         let text = lines((0..n).map(|i| {
             let domain = if i == n - 3 { "boom.example" } else { "example.org" };
@@ -379,11 +379,12 @@ proptest::proptest! {
     /// with its number — whatever the mix.
     #[test]
     fn every_line_is_processed_or_reported(picks in proptest::collection::vec(0..PIECES.len(), 0..40)) {
-        let policy = rebound::load::compile_shipped().policy.unwrap();
+        static SHIPPED: std::sync::OnceLock<rebound::Policy> = std::sync::OnceLock::new();
+        let policy = SHIPPED.get_or_init(|| rebound::load::compile_shipped().policy.unwrap());
         let text: String = picks.iter().map(|i| PIECES[*i].to_string() + "\n").collect();
         let mut reported = Vec::new();
         let mut handed_out = 0;
-        let summary = Runner::new(&policy, MemoryStore::new()).unwrap().batch_events(7).run(
+        let summary = Runner::new(policy, MemoryStore::new()).unwrap().batch_events(7).run(
             text.as_bytes(),
             |o| {
                 handed_out += o.len();

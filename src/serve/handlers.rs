@@ -60,6 +60,12 @@ async fn busy_slot(state: &Shared) -> Result<OwnedSemaphorePermit, Refusal> {
     }
 }
 
+/// A place among the requests at work, then the body.
+async fn busy_body(state: &Shared, body: Body) -> Result<(OwnedSemaphorePermit, String), Refusal> {
+    let permit = busy_slot(state).await?;
+    Ok((permit, read_body(state, body).await?))
+}
+
 /// Reads a body within the size limit and the body deadline; it must be UTF-8.
 async fn read_body(state: &Shared, body: Body) -> Result<String, Refusal> {
     let max = state.limits.max_body;
@@ -175,12 +181,8 @@ pub(super) async fn classify(
         };
     }
     // A larger body waits for a place among the requests at work before it is read.
-    let permit = match busy_slot(&state).await {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    let text = match read_body(&state, body).await {
-        Ok(t) => t,
+    let (permit, text) = match busy_body(&state, body).await {
+        Ok(got) => got,
         Err(r) => return r.into_response(),
     };
     let (head_tx, head_rx) = oneshot::channel();
@@ -278,12 +280,8 @@ fn classify_body(
 }
 
 pub(super) async fn events(State(state): State<Shared>, body: Body) -> Response {
-    let permit = match busy_slot(&state).await {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    let text = match read_body(&state, body).await {
-        Ok(t) => t,
+    let (permit, text) = match busy_body(&state, body).await {
+        Ok(got) => got,
         Err(r) => return r.into_response(),
     };
     let worker = state.clone();
