@@ -266,6 +266,8 @@ pub mod codes {
     pub const LC_STRIKES: &str = "rebound::lifecycle::strikes";
     /// `if allowed` without a reactivation block.
     pub const LC_REACTIVATION: &str = "rebound::lifecycle::reactivation";
+    /// `extends`, `replace`, `disable` or `extend` aimed at something no earlier layer has.
+    pub const LAYER_TARGET: &str = "rebound::layer::unknown_target";
     /// Lint: a condition that can never hold.
     pub const NEVER_MATCHES: &str = "rebound::lint::never_matches";
 }
@@ -274,6 +276,9 @@ pub mod codes {
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
     files: Vec<SourceFile>,
+    /// The names of the layers, lowest first (`shipped`, `./local`); empty
+    /// for a policy of one layer.
+    layers: Vec<String>,
 }
 
 /// One file of a policy.
@@ -285,6 +290,8 @@ pub struct SourceFile {
     pub rel: String,
     /// The text (invalid UTF-8 replaced, for display only).
     pub text: String,
+    /// The layer the file belongs to (0 is the lowest).
+    pub layer: usize,
     line_starts: Vec<usize>,
 }
 
@@ -294,11 +301,29 @@ impl Sources {
         Sources::default()
     }
 
-    /// Adds a file and returns its id.
+    /// Adds a file to the current layer and returns its id.
     pub fn add(&mut self, name: impl Into<String>, rel: impl Into<String>, text: String) -> FileId {
         let line_starts = files::line_starts(&text).collect();
-        self.files.push(SourceFile { name: name.into(), rel: rel.into(), text, line_starts });
+        let layer = self.layers.len().saturating_sub(1);
+        self.files.push(SourceFile { name: name.into(), rel: rel.into(), text, layer, line_starts });
         self.files.len() - 1
+    }
+
+    /// Starts a new layer: the files added next belong to it, and it takes
+    /// precedence over the layers before it. Returns its index.
+    pub fn begin_layer(&mut self, name: impl Into<String>) -> usize {
+        self.layers.push(name.into());
+        self.layers.len() - 1
+    }
+
+    /// The layers' names, lowest first (empty for a policy of one unnamed layer).
+    pub fn layers(&self) -> &[String] {
+        &self.layers
+    }
+
+    /// The name of a layer, for messages (`the policy` for an unnamed one).
+    pub fn layer_name(&self, layer: usize) -> &str {
+        self.layers.get(layer).map_or("the policy", String::as_str)
     }
 
     /// All files in load order.

@@ -31,6 +31,8 @@
 
 use std::path::Path;
 
+pub use crate::load::Layer;
+
 use crate::compile::{Compiled, compile_with};
 use crate::policy::Policy;
 use crate::reload::LivePolicy;
@@ -72,10 +74,22 @@ impl Engine {
     }
 
     /// Checks the policy at a path (a file or a directory): diagnostics, and
-    /// the policy when there is no error.
+    /// the policy when there is no error. Files that say `extends shipped`
+    /// sit on the shipped policy.
     pub fn check_path(&self, path: &Path) -> Compiled {
-        let (sources, diags) = crate::load::read_paths(&[path.to_path_buf()]);
-        compile_with(sources, diags, &self.host)
+        self.check_layers(&[Layer::Path(path.to_path_buf())])
+    }
+
+    /// Checks a policy of layers, lowest first (`[Layer::Shipped,
+    /// Layer::Path("local".into())]`): later layers take precedence and may
+    /// `replace`, `disable` and `extend` what is below them.
+    pub fn check_layers(&self, layers: &[Layer]) -> Compiled {
+        crate::load::compile_layers_with(layers, &self.host)
+    }
+
+    /// Loads a policy of layers, or returns the report of its errors.
+    pub fn load_layers(&self, layers: &[Layer]) -> Result<Policy, Box<Compiled>> {
+        take(self.check_layers(layers))
     }
 
     /// Checks a policy given as text.
@@ -97,7 +111,7 @@ impl Engine {
 
     /// Loads the shipped policy.
     pub fn load_shipped(&self) -> Result<Policy, Box<Compiled>> {
-        take(compile_with(crate::load::shipped(), Vec::new(), &self.host))
+        take(self.check_layers(&[Layer::Shipped]))
     }
 
     /// A live policy at a path: reloadable (`reload`, `watch`, SIGHUP), built

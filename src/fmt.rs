@@ -156,24 +156,36 @@ impl Printer<'_> {
             Item::Lifecycle(l) => self.lifecycle(l),
             Item::Example(e) => self.example(e, 0),
             Item::Scenario(sc) => self.scenario(sc),
-            Item::Receiver(r) => self.block(r.span, 0, format!("receiver {}", r.name.node), |p| {
-                let mut prev_rule = false;
-                for (i, f) in r.fields.iter().enumerate() {
-                    let is_rule = matches!(f, ReceiverField::Rule(_) | ReceiverField::Example(_));
-                    if i > 0 && (is_rule || prev_rule) {
-                        p.blank();
-                    }
-                    prev_rule = is_rule;
-                    match f {
-                        ReceiverField::Title(w) => p.simple(w.span, 1, format!("title {}", quote(&w.node))),
-                        ReceiverField::Domains(ws, s) => p.simple(*s, 1, format!("domains {}", hosts(ws))),
-                        ReceiverField::Mx(ws, s) => p.simple(*s, 1, format!("mx {}", hosts(ws))),
-                        ReceiverField::Rule(rd) => p.rule(rd, 1),
-                        ReceiverField::Example(e) => p.example(e, 1),
-                    }
-                }
-            }),
+            Item::Receiver(r) => self.receiver("receiver", r),
+            Item::Extends(w, span) => self.simple(*span, 0, format!("extends {}", w.node)),
+            Item::ReplaceRule(r) => self.rule_as("replace rule", r, 0),
+            Item::DisableRule { id, note, span } => {
+                let note = note.as_ref().map(|n| format!(" note {}", quote(&n.node))).unwrap_or_default();
+                self.simple(*span, 0, format!("disable rule {}{note}", id.node));
+            }
+            Item::ExtendReceiver(r) => self.receiver("extend receiver", r),
+            Item::ReplaceLifecycle(l) => self.lifecycle_as("replace lifecycle", l),
         }
+    }
+
+    fn receiver(&mut self, kw: &str, r: &ReceiverDecl) {
+        self.block(r.span, 0, format!("{kw} {}", r.name.node), |p| {
+            let mut prev_rule = false;
+            for (i, f) in r.fields.iter().enumerate() {
+                let is_rule = matches!(f, ReceiverField::Rule(_) | ReceiverField::Example(_));
+                if i > 0 && (is_rule || prev_rule) {
+                    p.blank();
+                }
+                prev_rule = is_rule;
+                match f {
+                    ReceiverField::Title(w) => p.simple(w.span, 1, format!("title {}", quote(&w.node))),
+                    ReceiverField::Domains(ws, s) => p.simple(*s, 1, format!("domains {}", hosts(ws))),
+                    ReceiverField::Mx(ws, s) => p.simple(*s, 1, format!("mx {}", hosts(ws))),
+                    ReceiverField::Rule(rd) => p.rule(rd, 1),
+                    ReceiverField::Example(e) => p.example(e, 1),
+                }
+            }
+        });
     }
 
     fn simple(&mut self, span: Span, depth: usize, s: String) {
@@ -194,7 +206,11 @@ impl Printer<'_> {
     }
 
     fn lifecycle(&mut self, l: &LifecycleDecl) {
-        self.block(l.span, 0, "lifecycle".into(), |p| {
+        self.lifecycle_as("lifecycle", l);
+    }
+
+    fn lifecycle_as(&mut self, head: &str, l: &LifecycleDecl) {
+        self.block(l.span, 0, head.into(), |p| {
             let mut prev_block = false;
             for (i, item) in l.items.iter().enumerate() {
                 let is_block = matches!(
@@ -339,7 +355,11 @@ impl Printer<'_> {
     }
 
     fn rule(&mut self, r: &RuleDecl, depth: usize) {
-        self.block(r.span, depth, format!("rule {}", r.id.node), |p| {
+        self.rule_as("rule", r, depth);
+    }
+
+    fn rule_as(&mut self, head: &str, r: &RuleDecl, depth: usize) {
+        self.block(r.span, depth, format!("{head} {}", r.id.node), |p| {
             let d = depth + 1;
             p.open(r.when_span, d, false);
             let indent = INDENT.len() * d;

@@ -59,5 +59,6 @@ pub mod testing;
 pub use compile::{Compiled, compile, compile_str, compile_with};
 pub use diag::{Diagnostic, Severity, Sources};
 pub use embed::Engine;
+pub use load::Layer;
 pub use model::{Class, Phase, Scope};
 pub use policy::Policy;

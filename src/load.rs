@@ -37,6 +37,140 @@ pub fn compile_shipped() -> Compiled {
     compile(shipped(), Vec::new())
 }
 
+/// One layer of a policy, as given to `--policy`: the shipped policy, or a
+/// `.rebound` file or a directory of them. Later layers take precedence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layer {
+    /// The policy shipped in the binary (`--policy shipped`).
+    Shipped,
+    /// A file or a directory.
+    Path(PathBuf),
+}
+
+impl Layer {
+    /// `shipped` is the shipped policy; anything else is a path (write
+    /// `./shipped` for a directory of that name).
+    pub fn parse(arg: &str) -> Layer {
+        if arg == crate::compile::layers::SHIPPED { Layer::Shipped } else { Layer::Path(PathBuf::from(arg)) }
+    }
+
+    /// The name shown in messages and summaries.
+    pub fn name(&self) -> String {
+        match self {
+            Layer::Shipped => crate::compile::layers::SHIPPED.to_string(),
+            Layer::Path(p) => p.display().to_string(),
+        }
+    }
+}
+
+impl std::str::FromStr for Layer {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Layer, Self::Err> {
+        Ok(Layer::parse(s))
+    }
+}
+
+/// A layer's files as read, before they join the sources.
+struct ReadLayer {
+    name: String,
+    files: Vec<(String, String, Result<Vec<u8>, String>)>,
+    errors: Vec<Diagnostic>,
+    shipped: bool,
+}
+
+/// Reads the layers of a policy, lowest first. A layer whose files declare
+/// `extends shipped` gets the shipped layer below it, unless a layer below
+/// already is the shipped one. No layer at all is the shipped policy.
+pub fn read_layers(layers: &[Layer]) -> (Sources, Vec<Diagnostic>) {
+    let mut plan: Vec<ReadLayer> = Vec::new();
+    let shipped_layer = || ReadLayer {
+        name: crate::compile::layers::SHIPPED.into(),
+        files: embedded::FILES
+            .iter()
+            .map(|(rel, text)| (format!("policies/{rel}"), (*rel).to_string(), Ok(text.as_bytes().to_vec())))
+            .collect(),
+        errors: Vec::new(),
+        shipped: true,
+    };
+    if layers.is_empty() {
+        plan.push(shipped_layer());
+    }
+    for layer in layers {
+        match layer {
+            Layer::Shipped if plan.iter().any(|l| l.shipped) => {}
+            Layer::Shipped => plan.push(shipped_layer()),
+            Layer::Path(p) => {
+                let read = read_layer(p);
+                if extends_shipped(&read) && !plan.iter().any(|l| l.shipped) {
+                    plan.push(shipped_layer());
+                }
+                plan.push(read);
+            }
+        }
+    }
+    let mut sources = Sources::new();
+    let mut diags = Vec::new();
+    let layered = plan.len() > 1;
+    for layer in plan {
+        if layered {
+            sources.begin_layer(layer.name);
+        }
+        diags.extend(layer.errors);
+        for (name, rel, bytes) in layer.files {
+            match bytes {
+                Ok(b) => add_bytes(&mut sources, &mut diags, name, rel, b),
+                Err(e) => diags.push(Diagnostic::global(codes::IO, format!("cannot read `{name}`: {e}"))),
+            }
+        }
+    }
+    (sources, diags)
+}
+
+fn read_layer(p: &Path) -> ReadLayer {
+    let mut read = ReadLayer { name: p.display().to_string(), files: Vec::new(), errors: Vec::new(), shipped: false };
+    match policy_files(p) {
+        Ok(files) => {
+            if files.is_empty() {
+                read.errors.push(Diagnostic::global(codes::NO_FILES, format!("`{}` holds no `.rebound` file", p.display())));
+            }
+            for (path, rel) in files {
+                let bytes = read_file(&path).map_err(|e| e.to_string());
+                read.files.push((path.display().to_string(), rel, bytes));
+            }
+        }
+        Err(e) => read.errors.push(Diagnostic::global(codes::IO, format!("cannot read `{}`: {e}", p.display()))),
+    }
+    read
+}
+
+/// Whether a layer's files declare `extends shipped` (a file that does not
+/// parse is read line by line; the compiler reports its errors).
+fn extends_shipped(layer: &ReadLayer) -> bool {
+    use crate::syntax::ast::Item;
+    layer.files.iter().any(|(_, _, bytes)| {
+        let Ok(text) = bytes.as_ref().map(|b| String::from_utf8_lossy(b)) else { return false };
+        match crate::syntax::parse(0, &text) {
+            Ok(file) => file.items.iter().any(|i| matches!(i, Item::Extends(w, _) if w.node == crate::compile::layers::SHIPPED)),
+            Err(_) => text.lines().any(|l| {
+                let mut words = l.split_whitespace();
+                words.next() == Some("extends") && words.next() == Some(crate::compile::layers::SHIPPED)
+            }),
+        }
+    })
+}
+
+/// Compiles a policy of layers (see [`read_layers`]).
+pub fn compile_layers(layers: &[Layer]) -> Compiled {
+    compile_layers_with(layers, &crate::script::Host::default())
+}
+
+/// Compiles a policy of layers with an embedding program's host functions.
+pub fn compile_layers_with(layers: &[Layer], host: &crate::script::Host) -> Compiled {
+    let (sources, diags) = read_layers(layers);
+    crate::compile::compile_with(sources, diags, host)
+}
+
 /// Compiles the policy made of all the files at `paths` (files or directories).
 pub fn compile_paths(paths: &[PathBuf]) -> Compiled {
     let (sources, diags) = read_paths(paths);

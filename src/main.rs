@@ -1,9 +1,7 @@
 //! The `rebound` binary: parse the arguments, run the command, exit with its code.
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let cli = match rebound::cli::Cli::try_parse() {
+    let cli = match rebound::cli::parse() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };

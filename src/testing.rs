@@ -127,6 +127,10 @@ pub struct Outcome {
     /// The explain trace, for failed examples and cases.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// It did not pass, but it belongs to a layer below the top one: a later
+    /// layer changed what it decides (reported, not a failure).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub changed: bool,
 }
 
 /// Rules hit by at least one example or case.
@@ -151,6 +155,8 @@ pub struct Report {
     pub passed: usize,
     /// How many failed.
     pub failed: usize,
+    /// How many examples and scenarios of lower layers a later layer changed.
+    pub changed: usize,
     /// Rule coverage.
     pub coverage: Coverage,
 }
@@ -225,10 +231,13 @@ pub fn run(policy: &Policy, cases: &[(String, usize, Case)]) -> Report {
             expected,
             actual,
             trace,
+            changed: !passed && below_top(policy, ex.location.span.file),
         });
     }
     for sc in &policy.scenarios {
-        outcomes.push(scenario(policy, sc, &mut hit));
+        let mut o = scenario(policy, sc, &mut hit);
+        o.changed = !o.passed && below_top(policy, sc.location.span.file);
+        outcomes.push(o);
     }
     for (file, line, case) in cases {
         let mut event = Event::bounce(&case.recipient, case.code, case.status.as_deref(), &case.text);
@@ -245,6 +254,7 @@ pub fn run(policy: &Policy, cases: &[(String, usize, Case)]) -> Report {
             expected,
             actual,
             trace,
+            changed: false,
         });
     }
     let rules: Vec<_> = policy.all_rules().collect();
@@ -252,13 +262,21 @@ pub fn run(policy: &Policy, cases: &[(String, usize, Case)]) -> Report {
         rules.iter().filter(|r| !hit.contains(&r.id)).map(|r| (r.id.clone(), r.location.label.clone())).collect();
     let hit_count = rules.len() - never_hit.len();
     let percent = if rules.is_empty() { 100.0 } else { 100.0 * hit_count as f64 / rules.len() as f64 };
-    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    let failed = outcomes.iter().filter(|o| !o.passed && !o.changed).count();
+    let changed = outcomes.iter().filter(|o| o.changed).count();
     Report {
-        passed: outcomes.len() - failed,
+        passed: outcomes.len() - failed - changed,
         failed,
+        changed,
         outcomes,
         coverage: Coverage { rules: rules.len(), hit: hit_count, percent, never_hit },
     }
+}
+
+/// Whether a file belongs to a layer below the top one of a layered policy.
+fn below_top(policy: &Policy, file: usize) -> bool {
+    let layers = policy.sources().layers().len();
+    layers > 1 && policy.sources().file(file).is_some_and(|f| f.layer + 1 < layers)
 }
 
 fn scenario(policy: &Policy, sc: &Scenario, hit: &mut BTreeSet<String>) -> Outcome {
@@ -272,6 +290,7 @@ fn scenario(policy: &Policy, sc: &Scenario, hit: &mut BTreeSet<String>) -> Outco
             expected: "a lifecycle".into(),
             actual: "the policy declares no lifecycle".into(),
             trace: None,
+            changed: false,
         };
     };
     let mut contact = Contact::new(&sc.recipient, lc);
@@ -319,6 +338,7 @@ fn scenario(policy: &Policy, sc: &Scenario, hit: &mut BTreeSet<String>) -> Outco
         expected,
         actual,
         trace: (!passed).then(|| steps.join("\n")),
+        changed: false,
     }
 }
 

@@ -1,5 +1,6 @@
 //! `rebound check [PATH…]`: parse, compile and lint; print diagnostics.
 
+use crate::load::Layer;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -19,7 +20,7 @@ pub struct Args {
 }
 
 /// Runs `check`.
-pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
+pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
     let compiled = compile_policy(&args.paths, policy);
     let errors = compiled.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = compiled.warnings();
@@ -33,6 +34,7 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
                 "warnings": warnings,
                 "version": compiled.policy.as_ref().map(|p| p.version()),
                 "files": compiled.sources.files().iter().map(|f| &f.name).collect::<Vec<_>>(),
+                "layers": compiled.layers,
                 "diagnostics": diags,
             });
             writeln!(std::io::stdout().lock(), "{out}")?;
@@ -46,12 +48,16 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
             match &compiled.policy {
                 Some(p) if !failed => {
                     let rules = p.all_rules().count();
+                    let mut out = std::io::stdout().lock();
                     writeln!(
-                        std::io::stdout().lock(),
+                        out,
                         "ok: {files} files, {} receivers, {rules} rules, {warnings} warnings (version {})",
                         p.receivers().len(),
                         p.version()
                     )?;
+                    for (i, layer) in compiled.layers.iter().enumerate() {
+                        writeln!(out, "  layer {}: {}", i + 1, layer.describe())?;
+                    }
                 }
                 _ => writeln!(err, "failed: {errors} errors, {warnings} warnings in {files} files")?,
             }

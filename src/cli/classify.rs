@@ -1,5 +1,6 @@
 //! `rebound classify [FILE]`: events in (JSONL), verdicts out, in input order.
 
+use crate::load::Layer;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -33,7 +34,7 @@ pub fn text_line(e: &Event, v: &Verdict) -> String {
 }
 
 /// Runs `classify`.
-pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
+pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
     let Some(policy) = load_policy(policy)? else { return Ok(Exit::Invalid) };
     let stdout = std::io::stdout();
     let format = args.format.unwrap_or(if stdout.is_terminal() { Format::Text } else { Format::Json });

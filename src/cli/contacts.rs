@@ -1,5 +1,6 @@
 //! `rebound contacts get|list|history|eligible`: read the lifecycle state.
 
+use crate::load::Layer;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -93,7 +94,7 @@ fn open_db(path: &Path) -> Option<SqliteStore> {
 }
 
 /// Runs `contacts`.
-pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
+pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
     let Some(mut store) = open_db(&args.db) else { return Ok(Exit::Invalid) };
     let mut out = std::io::stdout().lock();
     let fail = |e: crate::store::StoreError| {

@@ -1,5 +1,6 @@
 //! `rebound explain [FILE]`: like classify, with the trace of every rule tried.
 
+use crate::load::Layer;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -19,7 +20,7 @@ pub struct Args {
 }
 
 /// Runs `explain`.
-pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
+pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
     let Some(policy) = load_policy(policy)? else { return Ok(Exit::Invalid) };
     let stdout = std::io::stdout();
     let format = args.format.unwrap_or(if stdout.is_terminal() { Format::Text } else { Format::Json });

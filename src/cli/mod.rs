@@ -9,7 +9,9 @@ mod diff;
 mod explain;
 mod fmt;
 mod ingest;
+mod init;
 pub mod input;
+mod policy;
 mod receivers;
 pub mod run;
 mod serve;
@@ -50,9 +52,11 @@ pub enum Format {
 #[derive(Debug, Parser)]
 #[command(name = "rebound", version, about, long_about = None)]
 pub struct Cli {
-    /// The policy: a `.rebound` file or a directory of them (default: the shipped policy).
-    #[arg(long, global = true, value_name = "PATH")]
-    pub policy: Option<PathBuf>,
+    /// A layer of the policy: `shipped` (the policy in the binary), a `.rebound` file or a
+    /// directory of them. Repeat for layers; later ones take precedence. A layer that says
+    /// `extends shipped` sits on the shipped policy. Default: the shipped policy.
+    #[arg(long, global = true, value_name = "PATH|shipped")]
+    pub policy: Vec<load::Layer>,
 
     /// The command.
     #[command(subcommand)]
@@ -84,6 +88,23 @@ pub enum Command {
     Receivers(receivers::Args),
     /// The HTTP service: classify, events, contacts, policy, metrics; live reload.
     Serve(serve::Args),
+    /// Create a policy repository that extends the shipped policy (a rule, a scenario, cases, CI).
+    Init(init::Args),
+    /// The shipped policy: `policy export [DIR]` writes its files out.
+    Policy(policy::Args),
+}
+
+/// Parses the command line; `--version` names the shipped policy's version too.
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let version = format!(
+        "{} (shipped policy {})",
+        env!("CARGO_PKG_VERSION"),
+        crate::compile::version_of(&load::shipped())
+    );
+    // Parsed once per process: leaking the string is how clap takes a runtime version.
+    let command = Cli::command().version(&*Box::leak(version.into_boxed_str()));
+    Cli::from_arg_matches(&command.try_get_matches()?)
 }
 
 /// Runs a parsed command line.
@@ -100,12 +121,14 @@ pub fn run(cli: Cli) -> std::io::Result<Exit> {
         Command::Diff(args) => diff::run(args),
         Command::Receivers(args) => receivers::run(cli.policy, args),
         Command::Serve(args) => serve::run(cli.policy, args),
+        Command::Init(args) => init::run(args),
+        Command::Policy(args) => policy::run(args),
     }
 }
 
 /// Compiles the policy for a command that uses one; on errors prints the
 /// diagnostics and returns `None`.
-pub(crate) fn load_policy(policy: Option<PathBuf>) -> std::io::Result<Option<crate::Policy>> {
+pub(crate) fn load_policy(policy: Vec<load::Layer>) -> std::io::Result<Option<crate::Policy>> {
     let compiled = compile_policy(&[], policy);
     if compiled.policy.is_none() {
         let mut err = std::io::stderr().lock();
@@ -117,13 +140,12 @@ pub(crate) fn load_policy(policy: Option<PathBuf>) -> std::io::Result<Option<cra
     Ok(compiled.policy)
 }
 
-/// Compiles the policy at `paths`, else at `--policy`, else the shipped one.
-pub(crate) fn compile_policy(paths: &[PathBuf], policy: Option<PathBuf>) -> Compiled {
+/// Compiles the policy whose layers are `paths` (a command's own
+/// arguments), else the `--policy` layers, else the shipped policy.
+pub(crate) fn compile_policy(paths: &[PathBuf], policy: Vec<load::Layer>) -> Compiled {
     if !paths.is_empty() {
-        return load::compile_paths(paths);
+        let layers: Vec<load::Layer> = paths.iter().map(|p| load::Layer::parse(&p.to_string_lossy())).collect();
+        return load::compile_layers(&layers);
     }
-    match policy {
-        Some(p) => load::compile_paths(&[p]),
-        None => load::compile_shipped(),
-    }
+    load::compile_layers(&policy)
 }

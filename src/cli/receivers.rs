@@ -1,8 +1,8 @@
 //! `rebound receivers`: the receivers of the policy and their rules, as
 //! markdown (the source of `docs/receivers.md`) or JSON.
 
+use crate::load::Layer;
 use std::io::Write;
-use std::path::PathBuf;
 
 use super::{Exit, Format, load_policy};
 
@@ -15,7 +15,7 @@ pub struct Args {
 }
 
 /// Runs `receivers`.
-pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
+pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
     let Some(policy) = load_policy(policy)? else { return Ok(Exit::Invalid) };
     let mut out = std::io::stdout().lock();
     match args.format {

@@ -1,6 +1,7 @@
 //! `rebound run --events FILE [--db PATH]`: the lifecycle over a stream of
 //! events; transitions as JSONL on stdout, a summary on stderr.
 
+use crate::load::Layer;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -28,7 +29,7 @@ pub struct Args {
 }
 
 /// Runs `run`.
-pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
+pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
     let Some(policy) = load_policy(policy)? else { return Ok(Exit::Invalid) };
     let input = match open(Some(&args.events)) {
         Ok(i) => i,

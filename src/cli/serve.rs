@@ -2,6 +2,7 @@
 //! service, reloading the policy when its files change or on SIGHUP, and
 //! shutting down gracefully on SIGTERM or Ctrl-C.
 
+use crate::load::Layer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ pub struct Args {
 }
 
 /// Runs `serve`.
-pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
+pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
     let token = match args.token_file.as_deref().map(read_token).transpose() {
         Ok(t) => t,
         Err(why) => {
@@ -44,7 +45,11 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
         eprintln!("error: listening on {} (not loopback) needs --token-file", args.listen);
         return Ok(Exit::Usage);
     }
-    let live = match policy.as_deref().map_or_else(LivePolicy::shipped, LivePolicy::open) {
+    // TODO(layers): live layered policies arrive with the new watcher.
+    let live = match policy.iter().rev().find_map(|l| match l {
+        Layer::Path(p) => Some(p.as_path()),
+        Layer::Shipped => None,
+    }).map_or_else(LivePolicy::shipped, LivePolicy::open) {
         Ok(l) => l,
         Err(compiled) => {
             for d in &compiled.diagnostics {

@@ -1,6 +1,7 @@
 //! `rebound test [PATH…]`: the policy's examples and scenarios, corpus cases,
 //! rule coverage; text, JSON or JUnit.
 
+use crate::load::Layer;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -40,7 +41,7 @@ pub struct Args {
 }
 
 /// Runs `test`.
-pub fn run_cmd(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
+pub fn run_cmd(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
     let compiled = compile_policy(&args.paths, policy);
     let mut err = std::io::stderr().lock();
     let Some(policy) = compiled.policy else {
@@ -91,7 +92,11 @@ pub fn text(r: &Report, coverage: bool) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     for o in r.outcomes.iter().filter(|o| !o.passed) {
-        let _ = writeln!(s, "FAIL {} {} ({})", o.kind, o.name, o.source);
+        if o.changed {
+            let _ = writeln!(s, "CHANGED {} {} ({}): a later layer changed it", o.kind, o.name, o.source);
+        } else {
+            let _ = writeln!(s, "FAIL {} {} ({})", o.kind, o.name, o.source);
+        }
         let _ = writeln!(s, "  expected: {}", o.expected);
         let _ = writeln!(s, "  actual:   {}", o.actual);
         if let Some(t) = &o.trace {
@@ -103,9 +108,10 @@ pub fn text(r: &Report, coverage: bool) -> String {
         let _ = writeln!(s);
     }
     let count = |k: &str| r.outcomes.iter().filter(|o| o.kind == k).count();
+    let changed = if r.changed > 0 { format!("; {} changed by a later layer", r.changed) } else { String::new() };
     let _ = writeln!(
         s,
-        "test result: {}. {} passed; {} failed ({} examples, {} scenarios, {} cases)",
+        "test result: {}. {} passed; {} failed{changed} ({} examples, {} scenarios, {} cases)",
         if r.failed == 0 { "ok" } else { "FAILED" },
         r.passed,
         r.failed,
@@ -142,6 +148,11 @@ pub fn junit(r: &Report) -> String {
             write!(s, "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\"", o.kind, xml(&o.name), xml(&o.source));
         if o.passed {
             let _ = writeln!(s, "/>");
+        } else if o.changed {
+            let _ = writeln!(s, ">");
+            let msg = format!("changed by a later layer: expected {}; got {}", o.expected, o.actual);
+            let _ = writeln!(s, "      <skipped message=\"{}\"/>", xml(&msg));
+            let _ = writeln!(s, "    </testcase>");
         } else {
             let _ = writeln!(s, ">");
             let msg = format!("expected {}; got {}", o.expected, o.actual);

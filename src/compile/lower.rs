@@ -149,7 +149,16 @@ pub(super) fn lower(unit: &mut Unit) {
     for (_, file) in &files {
         for item in &file.items {
             match item {
-                Item::Reason(_) | Item::Lifecycle(_) | Item::Example(_) | Item::Scenario(_) => {}
+                // Layer items are merged away by the `layers` stage.
+                Item::Reason(_)
+                | Item::Lifecycle(_)
+                | Item::Example(_)
+                | Item::Scenario(_)
+                | Item::Extends(..)
+                | Item::ReplaceRule(_)
+                | Item::DisableRule { .. }
+                | Item::ExtendReceiver(_)
+                | Item::ReplaceLifecycle(_) => {}
                 Item::Statuses(t) => {
                     for e in &t.entries {
                         if let Some(entry) = status_entry(unit, e) {

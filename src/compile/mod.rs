@@ -4,6 +4,9 @@
 //! earlier stages found, and the diagnostics so far:
 //!
 //! 1. `parse` — each file to its AST ([`crate::syntax`]);
+//! 1. `layers` — the layers of a layered policy merged into one list of
+//!    items, later layers first, with `replace`, `disable` and `extend`
+//!    applied ([`layers`]);
 //! 2. `declare reasons` — the standard vocabulary plus the policy's own;
 //! 3. `lower` — tables, rules and receivers: names resolved, outcomes
 //!    checked (no striking verdict may blame the sender), codes, statuses,
@@ -19,6 +22,7 @@
 //! diagnostics come back sorted by location. Nothing here prints.
 
 mod examples;
+pub mod layers;
 mod lifecycle;
 mod lint;
 mod lower;
@@ -51,6 +55,8 @@ pub struct Compiled {
     pub diagnostics: Vec<Diagnostic>,
     /// The policy, when no diagnostic is an error.
     pub policy: Option<Policy>,
+    /// What each layer changes, for a policy of several layers.
+    pub layers: Vec<layers::LayerSummary>,
 }
 
 impl Compiled {
@@ -91,6 +97,8 @@ pub(crate) struct Unit {
     pub host: crate::script::Host,
     /// The script engine, created when the first script or call is met.
     pub runtime: Option<Arc<crate::script::Runtime>>,
+    /// What each layer changes.
+    pub layers: Vec<layers::LayerSummary>,
 }
 
 impl Unit {
@@ -104,6 +112,7 @@ type Stage = fn(&mut Unit);
 /// The stages in order.
 const STAGES: &[(&str, Stage)] = &[
     ("parse", parse),
+    ("layers", layers::layers),
     ("declare reasons", lower::declare_reasons),
     ("lower", lower::lower),
     ("lifecycle", lifecycle::lifecycle),
@@ -139,6 +148,7 @@ pub fn compile_with(sources: Sources, load: Vec<Diagnostic>, host: &crate::scrip
         scenarios: Vec::new(),
         host: host.clone(),
         runtime: None,
+        layers: Vec::new(),
     };
     for (_name, stage) in STAGES {
         stage(&mut unit);
@@ -148,8 +158,9 @@ pub fn compile_with(sources: Sources, load: Vec<Diagnostic>, host: &crate::scrip
     }
     let mut diagnostics = std::mem::take(&mut unit.diags);
     sort_and_bound(&mut diagnostics, MAX_ERRORS);
+    let layers = std::mem::take(&mut unit.layers);
     let policy = if diagnostics.iter().any(Diagnostic::is_error) { None } else { Some(assemble(unit)) };
-    Compiled { sources, diagnostics, policy }
+    Compiled { sources, diagnostics, policy, layers }
 }
 
 /// Compiles one policy given as a string (for tests and embedders).
@@ -198,10 +209,15 @@ fn assemble(mut unit: Unit) -> Policy {
 }
 
 /// The content hash of a policy: its files' relative paths and texts, in
-/// load order, as 16 hex digits of SHA-256.
+/// load order, as 16 hex digits of SHA-256. With several layers, each
+/// file's layer counts too (a policy of one layer hashes as it always has).
 pub fn version_of(sources: &Sources) -> String {
     let mut h = Sha256::new();
+    let layered = sources.layers().len() > 1;
     for f in sources.files() {
+        if layered {
+            h.update(f.layer.to_le_bytes());
+        }
         h.update(f.rel.as_bytes());
         h.update([0]);
         h.update(f.text.as_bytes());

@@ -67,6 +67,25 @@ pub enum Item {
     Example(ExampleDecl),
     /// `scenario NAME { … }`
     Scenario(ScenarioDecl),
+    /// `extends NAME`: this layer sits on another (`shipped`).
+    Extends(Word, Span),
+    /// `replace rule ID { … }`: new content for a rule of an earlier layer
+    /// (the id may be qualified: `gmail.user_unknown`).
+    ReplaceRule(RuleDecl),
+    /// `disable rule ID [note "…"]`: a rule of an earlier layer no longer decides.
+    DisableRule {
+        /// The rule's id, qualified for a receiver's rule.
+        id: Word,
+        /// Why, when given.
+        note: Option<Word>,
+        /// The whole item.
+        span: Span,
+    },
+    /// `extend receiver NAME { … }`: more domains, MX, rules and examples for
+    /// a receiver of an earlier layer; its rules are tried first.
+    ExtendReceiver(ReceiverDecl),
+    /// `replace lifecycle { … }`: the lifecycle of an earlier layer, replaced whole.
+    ReplaceLifecycle(LifecycleDecl),
 }
 
 impl Item {
@@ -80,6 +99,10 @@ impl Item {
             Item::Lifecycle(l) => l.span,
             Item::Example(e) => e.span,
             Item::Scenario(s) => s.span,
+            Item::Extends(_, span) | Item::DisableRule { span, .. } => *span,
+            Item::ReplaceRule(r) => r.span,
+            Item::ExtendReceiver(r) => r.span,
+            Item::ReplaceLifecycle(l) => l.span,
         }
     }
 }

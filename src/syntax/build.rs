@@ -81,6 +81,22 @@ pub(super) fn file(file: FileId, text: &str, policy: P) -> Res<File> {
             R::lifecycle_decl => items.push(Item::Lifecycle(lifecycle(&cx, &p)?)),
             R::example_decl => items.push(Item::Example(example(&cx, &p)?)),
             R::scenario_decl => items.push(Item::Scenario(scenario(&cx, &p)?)),
+            R::extends_decl => {
+                let name = next(&cx, &p, &mut kids(&p).skip(1))?;
+                items.push(Item::Extends(cx.word(&name), cx.span(&p)));
+            }
+            R::replace_rule => items.push(Item::ReplaceRule(rule_after(&cx, &p, 2)?)),
+            R::replace_lifecycle => items.push(Item::ReplaceLifecycle(lifecycle_after(&cx, &p, 2)?)),
+            R::extend_receiver => items.push(Item::ExtendReceiver(receiver_after(&cx, &p, 2)?)),
+            R::disable_rule => {
+                let mut it = kids(&p).skip(2);
+                let id = cx.word(&next(&cx, &p, &mut it)?);
+                let note = match it.next() {
+                    Some(clause) => Some(string(&cx, &next(&cx, &clause, &mut kids(&clause).skip(1))?)?),
+                    None => None,
+                };
+                items.push(Item::DisableRule { id, note, span: cx.span(&p) });
+            }
             R::EOI => {}
             _ => return Err(cx.bug(&p, "unexpected item")),
         }
@@ -131,7 +147,12 @@ fn table(cx: &Ctx, p: &P) -> Res<Table> {
 }
 
 fn rule(cx: &Ctx, p: &P) -> Res<RuleDecl> {
-    let mut it = kids(p).skip(1);
+    rule_after(cx, p, 1)
+}
+
+/// A rule whose id follows `keywords` keywords (`rule`, or `replace rule`).
+fn rule_after(cx: &Ctx, p: &P, keywords: usize) -> Res<RuleDecl> {
+    let mut it = kids(p).skip(keywords);
     let id = cx.word(&next(cx, p, &mut it)?);
     let when_p = next(cx, p, &mut it)?;
     let cond = next(cx, &when_p, &mut kids(&when_p).skip(1))?;
@@ -189,7 +210,12 @@ fn outcome(cx: &Ctx, p: &P) -> Res<Outcome> {
 }
 
 fn receiver(cx: &Ctx, p: &P) -> Res<ReceiverDecl> {
-    let mut it = kids(p).skip(1);
+    receiver_after(cx, p, 1)
+}
+
+/// A receiver whose name follows `keywords` keywords (`receiver`, or `extend receiver`).
+fn receiver_after(cx: &Ctx, p: &P, keywords: usize) -> Res<ReceiverDecl> {
+    let mut it = kids(p).skip(keywords);
     let name = cx.word(&next(cx, p, &mut it)?);
     let mut fields = Vec::new();
     for f in it {
@@ -406,8 +432,13 @@ fn scenario(cx: &Ctx, p: &P) -> Res<ScenarioDecl> {
 }
 
 fn lifecycle(cx: &Ctx, p: &P) -> Res<LifecycleDecl> {
+    lifecycle_after(cx, p, 1)
+}
+
+/// A lifecycle whose items follow `keywords` keywords (`lifecycle`, or `replace lifecycle`).
+fn lifecycle_after(cx: &Ctx, p: &P, keywords: usize) -> Res<LifecycleDecl> {
     let mut items = Vec::new();
-    for item in kids(p).skip(1) {
+    for item in kids(p).skip(keywords) {
         let inner = next(cx, &item, &mut kids(&item))?;
         let span = cx.span(&inner);
         items.push(match inner.as_rule() {
