@@ -132,7 +132,8 @@ fn read_layer(p: &Path) -> ReadLayer {
     match policy_files(p) {
         Ok(files) => {
             if files.is_empty() {
-                read.errors.push(Diagnostic::global(codes::NO_FILES, format!("`{}` holds no `.rebound` file", p.display())));
+                read.errors
+                    .push(Diagnostic::global(codes::NO_FILES, format!("`{}` holds no `.rebound` file", p.display())));
             }
             for (path, rel) in files {
                 let bytes = read_file(&path).map_err(|e| e.to_string());
@@ -151,7 +152,9 @@ fn extends_shipped(layer: &ReadLayer) -> bool {
     layer.files.iter().any(|(_, _, bytes)| {
         let Ok(text) = bytes.as_ref().map(|b| String::from_utf8_lossy(b)) else { return false };
         match crate::syntax::parse(0, &text) {
-            Ok(file) => file.items.iter().any(|i| matches!(i, Item::Extends(w, _) if w.node == crate::compile::layers::SHIPPED)),
+            Ok(file) => {
+                file.items.iter().any(|i| matches!(i, Item::Extends(w, _) if w.node == crate::compile::layers::SHIPPED))
+            }
             Err(_) => text.lines().any(|l| {
                 let mut words = l.split_whitespace();
                 words.next() == Some("extends") && words.next() == Some(crate::compile::layers::SHIPPED)

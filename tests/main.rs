@@ -10,6 +10,7 @@ mod fmt;
 mod ingest_corpus;
 mod ingest_mail;
 mod ingest_webhooks;
+mod layers;
 mod lifecycle;
 mod limits;
 mod never_panic;

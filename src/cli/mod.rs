@@ -97,11 +97,8 @@ pub enum Command {
 /// Parses the command line; `--version` names the shipped policy's version too.
 pub fn parse() -> Result<Cli, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
-    let version = format!(
-        "{} (shipped policy {})",
-        env!("CARGO_PKG_VERSION"),
-        crate::compile::version_of(&load::shipped())
-    );
+    let version =
+        format!("{} (shipped policy {})", env!("CARGO_PKG_VERSION"), crate::compile::version_of(&load::shipped()));
     // Parsed once per process: leaking the string is how clap takes a runtime version.
     let command = Cli::command().version(&*Box::leak(version.into_boxed_str()));
     Cli::from_arg_matches(&command.try_get_matches()?)

@@ -46,10 +46,15 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
         return Ok(Exit::Usage);
     }
     // TODO(layers): live layered policies arrive with the new watcher.
-    let live = match policy.iter().rev().find_map(|l| match l {
-        Layer::Path(p) => Some(p.as_path()),
-        Layer::Shipped => None,
-    }).map_or_else(LivePolicy::shipped, LivePolicy::open) {
+    let live = match policy
+        .iter()
+        .rev()
+        .find_map(|l| match l {
+            Layer::Path(p) => Some(p.as_path()),
+            Layer::Shipped => None,
+        })
+        .map_or_else(LivePolicy::shipped, LivePolicy::open)
+    {
         Ok(l) => l,
         Err(compiled) => {
             for d in &compiled.diagnostics {

@@ -149,8 +149,12 @@ fn apply(
             let removed = remove_items(below, |i| matches!(i, Item::Lifecycle(_)));
             if removed == 0 {
                 unit.diags.push(
-                    Diagnostic::error(codes::LAYER_TARGET, l.span, "no earlier layer has a lifecycle to replace")
-                        .with_help("declare it with `lifecycle { … }`"),
+                    Diagnostic::error(
+                        codes::LAYER_TARGET,
+                        head(l.span, "replace lifecycle"),
+                        "no earlier layer has a lifecycle to replace",
+                    )
+                    .with_help("declare it with `lifecycle { … }`"),
                 );
             }
             summary.lifecycle_replaced = true;
@@ -199,9 +203,13 @@ fn apply(
         Item::Lifecycle(l) => {
             if let Some(at) = find_lifecycle(below) {
                 unit.diags.push(
-                    Diagnostic::error(codes::LC_DUPLICATE, l.span, "an earlier layer already has the lifecycle")
-                        .with_note(at, "declared here")
-                        .with_help("write `replace lifecycle { … }` to replace it whole"),
+                    Diagnostic::error(
+                        codes::LC_DUPLICATE,
+                        head(l.span, "lifecycle"),
+                        "an earlier layer already has the lifecycle",
+                    )
+                    .with_note(at, "declared here")
+                    .with_help("write `replace lifecycle { … }` to replace it whole"),
                 );
                 return None;
             }
@@ -223,8 +231,14 @@ fn extends(unit: &mut Unit, layer: usize, name: &Word, span: Span, below: &[(usi
     let shipped_below = (0..layer).any(|l| unit.sources.layer_name(l) == SHIPPED);
     if !shipped_below || below.is_empty() {
         unit.diags.push(
-            Diagnostic::error(codes::LAYER_TARGET, span, "`extends shipped` but the shipped policy is not below this layer")
-                .with_help("load the files with `--policy` (which adds the shipped layer), or give `--policy shipped` first"),
+            Diagnostic::error(
+                codes::LAYER_TARGET,
+                span,
+                "`extends shipped` but the shipped policy is not below this layer",
+            )
+            .with_help(
+                "load the files with `--policy` (which adds the shipped layer), or give `--policy shipped` first",
+            ),
         );
     }
 }
@@ -275,7 +289,11 @@ fn all_rule_ids(below: &[(usize, File)]) -> Vec<String> {
 
 fn unknown_target(unit: &mut Unit, id: &Word, verb: &str, below: &[(usize, File)]) {
     let ids = all_rule_ids(below);
-    let d = Diagnostic::error(codes::LAYER_TARGET, id.span, format!("no earlier layer has the rule `{}` to {verb}", id.node));
+    let d = Diagnostic::error(
+        codes::LAYER_TARGET,
+        id.span,
+        format!("no earlier layer has the rule `{}` to {verb}", id.node),
+    );
     let d = match suggest(&id.node, ids.iter().map(String::as_str)) {
         Some(s) => d.with_label(format!("did you mean `{s}`?")).with_help(format!("did you mean `{s}`?")),
         None => d.with_label("unknown rule").with_help(
@@ -355,9 +373,14 @@ fn find_receiver<'a>(below: &'a [(usize, File)], name: &str) -> Option<&'a Recei
 
 fn find_lifecycle(below: &[(usize, File)]) -> Option<Span> {
     below.iter().flat_map(|(_, f)| &f.items).find_map(|i| match i {
-        Item::Lifecycle(l) => Some(l.span),
+        Item::Lifecycle(l) => Some(head(l.span, "lifecycle")),
         _ => None,
     })
+}
+
+/// The first word of a block (`lifecycle`), to point at rather than the whole block.
+fn head(span: Span, word: &str) -> Span {
+    Span::new(span.file, span.start..(span.start + word.len()).min(span.end))
 }
 
 fn remove_items(below: &mut [(usize, File)], drop: impl Fn(&Item) -> bool) -> usize {

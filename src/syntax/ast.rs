@@ -49,7 +49,6 @@ pub struct Comment {
 
 /// A top-level item.
 #[derive(Debug, Clone, PartialEq)]
-#[expect(clippy::large_enum_variant, reason = "a few items per file; boxing would only add noise")]
 pub enum Item {
     /// `reason NAME { … }`
     Reason(ReasonDecl),
