@@ -1,10 +1,14 @@
 //! The policy snippets in the docs are real: every ```rebound block that is
-//! a whole item (a rule, receiver, reason, table, lifecycle…) compiles, with
-//! the host predicates the docs use registered.
+//! a whole item (a rule, receiver, reason, table, lifecycle…) compiles as a
+//! layer on the shipped policy — the way a reader would add it — with the
+//! host predicates the docs use registered.
 
-use rebound::Engine;
+use rebound::{Engine, Layer};
 
-const ITEMS: &[&str] = &["rule", "receiver", "reason", "statuses", "replies", "lifecycle", "scenario", "#"];
+const ITEMS: &[&str] = &[
+    "rule", "receiver", "reason", "statuses", "replies", "lifecycle", "scenario", "#", "extends", "replace", "disable",
+    "extend",
+];
 
 fn blocks(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
@@ -30,6 +34,7 @@ fn every_whole_snippet_in_the_docs_compiles() {
         engine.register_predicate(name, |_| false);
     }
     let mut checked = 0;
+    let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     let mut paths: Vec<_> = std::fs::read_dir(crate::root().join("docs")).unwrap().map(|e| e.unwrap().path()).collect();
     paths.push(crate::root().join("README.md"));
@@ -50,15 +55,14 @@ fn every_whole_snippet_in_the_docs_compiles() {
             let errors = |compiled: rebound::Compiled| -> Vec<String> {
                 compiled.diagnostics.iter().filter(|d| d.is_error()).map(|d| compiled.sources.render(d)).collect()
             };
-            let alone = errors(engine.check_str("snippet.rebound", &body));
-            // A snippet may name the shipped receivers and rules: it also
-            // counts when it compiles as a local file beside the shipped policy.
-            let mut sources = rebound::load::shipped();
-            sources.add("00-snippet.rebound", "00-snippet.rebound", body.clone());
-            let beside = errors(rebound::compile_with(sources, Vec::new(), engine.host()));
-            if !alone.is_empty() && !beside.is_empty() {
-                let errors = alone;
-                failures.push(format!("{}:{line}:\n{}", path.display(), errors.join("")));
+            // Every snippet must work as a layer on the shipped policy, as a
+            // reader would use it (a whole lifecycle then replaces the shipped one).
+            let layer = if first == "lifecycle" { format!("replace {body}") } else { body.clone() };
+            let file = dir.path().join(format!("snippet-{checked}.rebound"));
+            std::fs::write(&file, &layer).unwrap();
+            let beside = errors(engine.check_layers(&[Layer::Shipped, Layer::Path(file)]));
+            if !beside.is_empty() {
+                failures.push(format!("{}:{line}:\n{}", path.display(), beside.join("")));
             }
         }
     }
