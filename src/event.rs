@@ -114,11 +114,21 @@ impl<'a> Event<'a> {
     }
 
     /// Parses one JSON line. A recipient that is empty (or only blanks) is
-    /// refused: it names no contact.
+    /// refused: it names no contact; so is an `at` that is not an RFC 3339
+    /// time with an offset (`yesterday`, `2026-11-20 10:00`): it would
+    /// silently lose its place in the contact's history.
     pub fn parse(line: &'a str) -> Result<Event<'a>, String> {
         let mut e: Event<'a> = serde_json::from_str(line).map_err(|e| e.to_string())?;
         if e.recipient.trim().is_empty() {
             return Err("`recipient` is empty".to_string());
+        }
+        if let Some(at) = e.at.as_deref()
+            && crate::lifecycle::engine::parse_at(at).is_none()
+        {
+            return Err(format!(
+                "`at` is not an RFC 3339 time with an offset: `{}` (write e.g. `2026-11-20T10:00:00Z`)",
+                at.chars().take(64).collect::<String>()
+            ));
         }
         e.raw = Some(line);
         Ok(e)

@@ -6,7 +6,17 @@
 use rebound::{Engine, Layer};
 
 const ITEMS: &[&str] = &[
-    "rule", "receiver", "reason", "statuses", "replies", "lifecycle", "scenario", "#", "extends", "replace", "disable",
+    "rule",
+    "receiver",
+    "reason",
+    "statuses",
+    "replies",
+    "lifecycle",
+    "scenario",
+    "#",
+    "extends",
+    "replace",
+    "disable",
     "extend",
 ];
 

@@ -145,7 +145,7 @@ fn concurrent_writers_in_threads_share_one_file() {
 }
 
 #[test]
-fn ids_are_strings_and_recipients_are_not_empty() {
+fn ids_are_strings_recipients_are_not_empty_and_times_are_times() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
     let db = dir.path().join("ids.db");
@@ -158,6 +158,8 @@ fn ids_are_strings_and_recipients_are_not_empty() {
                 json!({"id": "2", "recipient": ""}),
                 json!({"id": "3", "recipient": "   ", "type": "delivered"}),
                 json!({"id": "4", "type": "delivered", "recipient": "c@example.org"}),
+                json!({"id": "5", "type": "delivered", "recipient": "d@example.org", "at": "yesterday"}),
+                json!({"id": "6", "type": "delivered", "recipient": "d@example.org", "at": "2026-11-20 10:00"}),
             ]
             .into_iter(),
         ),
@@ -169,7 +171,9 @@ fn ids_are_strings_and_recipients_are_not_empty() {
     assert!(stderr.contains("line 1: `id` must be a string, not the number 1"), "{stderr}");
     assert!(stderr.contains("line 3: `recipient` is empty"), "{stderr}");
     assert!(stderr.contains("line 4: `recipient` is empty"), "{stderr}");
-    assert!(stderr.contains("events: 5 read, 2 processed, 0 already processed, 3 bad lines"), "{stderr}");
+    assert!(stderr.contains("line 6: `at` is not an RFC 3339 time with an offset: `yesterday`"), "{stderr}");
+    assert!(stderr.contains("line 7: `at` is not an RFC 3339 time"), "{stderr}");
+    assert!(stderr.contains("events: 7 read, 2 processed, 0 already processed, 5 bad lines"), "{stderr}");
     let (contacts, _, _) = state(&db);
     let addresses: Vec<_> = contacts.iter().map(|c| (c.0.as_str(), c.2.as_str())).collect();
     assert_eq!(addresses, [("b@example.org", "opted_out"), ("c@example.org", "single")]);

@@ -54,9 +54,12 @@ fn run_the_example_then_read_contacts() {
     let eligible = |address: &str, kind: &str| {
         let out = rebound()
             .args(["contacts", "--db", &s(&db), "--format", "json", "eligible", address, "--for", kind])
-            .assert()
-            .success();
-        serde_json::from_slice::<serde_json::Value>(&out.get_output().stdout).unwrap()
+            .assert();
+        let v = serde_json::from_slice::<serde_json::Value>(&out.get_output().stdout).unwrap();
+        // Scriptable: 0 when eligible, 1 when not.
+        let code = if v["eligible"] == true { 0 } else { 1 };
+        out.code(code);
+        v
     };
     assert_eq!(eligible("alice@gmail.com", "marketing")["eligible"], true);
     assert_eq!(eligible("ivy@hotmail.com", "marketing")["eligible"], true);
@@ -66,7 +69,12 @@ fn run_the_example_then_read_contacts() {
     let text = rebound()
         .args(["contacts", "--db", &s(&db), "eligible", "dave@gmail.com", "--for", "marketing"])
         .assert()
-        .success();
+        .code(1);
+    let unknown = rebound()
+        .args(["contacts", "--db", &s(&db), "eligible", "dave@gmail.com", "--for", "markting"])
+        .assert()
+        .code(2);
+    assert!(String::from_utf8_lossy(&unknown.get_output().stderr).contains("did you mean `marketing`?"));
     assert!(
         String::from_utf8_lossy(&text.get_output().stdout)
             .contains("not eligible for marketing by `eligible marketing`")

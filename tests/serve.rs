@@ -254,3 +254,39 @@ fn listening_beyond_loopback_needs_a_token() {
         .code(2);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("needs --token-file"));
 }
+
+#[test]
+fn classify_takes_an_object_an_array_or_json_lines() {
+    let s = start(None, rebound::serve::MAX_BODY_BYTES);
+    // The first curl of docs/operations.md: one object over two lines.
+    let pretty = "{\"recipient\":\"alice@gmail.com\",\"code\":550,\"status\":\"5.1.1\",\n  \"text\":\"The email account that you tried to reach does not exist.\"}";
+    let (status, body) = post(&format!("{}/v1/classify", s.base), pretty);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["reason"], "user_unknown");
+    let (status, body) =
+        post(&format!("{}/v1/classify", s.base), &serde_json::to_string_pretty(&json(GMAIL_UNKNOWN)).unwrap());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["rule"], "gmail.user_unknown");
+    // An array gets an array, in order.
+    let array = format!(
+        "[{GMAIL_UNKNOWN},\n {{\"id\":\"s-2\",\"recipient\":\"bob@yahoo.com\",\"code\":421,\"text\":\"[TSS04] Messages from 192.0.2.25 temporarily deferred\"}}]"
+    );
+    let (status, body) = post(&format!("{}/v1/classify", s.base), &array);
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v.as_array().map(Vec::len), Some(2));
+    assert_eq!((v[0]["id"].as_str(), v[1]["class"].as_str()), (Some("s-1"), Some("defer")));
+    let (status, body) = post(&format!("{}/v1/classify", s.base), &format!("[{GMAIL_UNKNOWN}]"));
+    assert_eq!(status, 200);
+    assert_eq!(json(&body).as_array().map(Vec::len), Some(1), "an array of one is still an array");
+    // A bad item is named by its place in the array.
+    let (status, body) = post(&format!("{}/v1/classify", s.base), &format!("[{GMAIL_UNKNOWN}, {{\"code\":550}}]"));
+    assert_eq!(status, 400);
+    assert!(json(&body)["error"].as_str().unwrap().starts_with("item 2:"), "{body}");
+    assert_eq!(json(&body)["line"], 2);
+    // /v1/events takes the same shapes.
+    let events = "[{\"id\":\"a-1\",\"type\":\"unsubscribe\",\"recipient\":\"x@example.org\"},\n{\"id\":\"a-2\",\"type\":\"delivered\",\"recipient\":\"y@example.org\"}]";
+    let (status, body) = post(&format!("{}/v1/events", s.base), events);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.lines().count(), 2);
+}

@@ -51,7 +51,8 @@ pub enum Cmd {
         /// The address.
         address: String,
     },
-    /// May this contact receive this kind of message now?
+    /// May this contact receive this kind of message now? Exit 0 if yes, 1 if not, 2 for a kind
+    /// the policy does not declare.
     Eligible {
         /// The address.
         address: String,
@@ -184,7 +185,7 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
             };
             if let Err(why) = crate::lifecycle::engine::eligible_kind(lc, &kind) {
                 eprintln!("error: {why}");
-                return Ok(Exit::Invalid);
+                return Ok(Exit::Usage);
             }
             let a = address.trim().to_lowercase();
             let (contact, known) = match store.contact(&a) {
@@ -215,6 +216,10 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
                         contact.consent
                     )?;
                 }
+            }
+            // Scriptable: `if rebound contacts eligible a@b.c --for marketing; then …`.
+            if !ok {
+                return Ok(Exit::Invalid);
             }
         }
     }

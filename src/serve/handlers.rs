@@ -97,16 +97,61 @@ fn lines(body: &str) -> impl Iterator<Item = (usize, &str)> {
     body.lines().enumerate().map(|(i, l)| (i + 1, l)).filter(|(_, l)| !l.trim().is_empty())
 }
 
+/// How a body gives its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// JSON Lines: one event per line (one line is one JSON object).
+    Lines,
+    /// One JSON object written over several lines.
+    Object,
+    /// A JSON array of events.
+    Array,
+}
+
+impl Shape {
+    /// What an error calls one event's place.
+    fn unit(self) -> &'static str {
+        if self == Shape::Array { "item" } else { "line" }
+    }
+}
+
+/// A body as JSON Lines: the items of a JSON array, or a pretty-printed
+/// object, become one line each (so line numbers in errors are item numbers).
+fn as_lines(text: &str) -> Result<(std::borrow::Cow<'_, str>, Shape), Refusal> {
+    let start = text.trim_start();
+    if start.starts_with('[') {
+        let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).map_err(|e| {
+            refuse(StatusCode::BAD_REQUEST, format!("the body starts like a JSON array but is not one: {e}"), None)
+        })?;
+        let mut lines = String::with_capacity(text.len());
+        for item in items {
+            // A pretty-printed item becomes one line; its text is JSON already.
+            let compact = serde_json::from_str::<serde_json::Value>(item.get()).map(|v| v.to_string());
+            lines.push_str(&compact.unwrap_or_else(|_| item.get().replace('\n', " ")));
+            lines.push('\n');
+        }
+        return Ok((lines.into(), Shape::Array));
+    }
+    if start.starts_with('{')
+        && text.trim().contains('\n')
+        && let Ok(value) = serde_json::from_str::<serde_json::Value>(text)
+    {
+        return Ok((value.to_string().into(), Shape::Object));
+    }
+    Ok((text.into(), Shape::Lines))
+}
+
 /// Checks every line (length, JSON, required fields) and counts the events.
-fn check_lines(body: &str) -> Result<usize, Refusal> {
+fn check_lines(body: &str, shape: Shape) -> Result<usize, Refusal> {
     let mut count = 0;
+    let unit = shape.unit();
     for (n, line) in lines(body) {
         if line.len() > MAX_EVENT_LINE_BYTES {
-            let why = format!("line {n}: the line is longer than {MAX_EVENT_LINE_BYTES} bytes");
+            let why = format!("{unit} {n}: the event is longer than {MAX_EVENT_LINE_BYTES} bytes");
             return Err(refuse(StatusCode::BAD_REQUEST, why, Some(n)));
         }
         if let Err(e) = Event::parse(line) {
-            return Err(refuse(StatusCode::BAD_REQUEST, format!("line {n}: {e}"), Some(n)));
+            return Err(refuse(StatusCode::BAD_REQUEST, format!("{unit} {n}: {e}"), Some(n)));
         }
         count += 1;
     }
@@ -133,11 +178,21 @@ pub(super) struct ClassifyQuery {
     explain: bool,
 }
 
-/// How a classify answer starts: one JSON object, a stream, or an error.
+/// How a classify answer starts: one JSON object, a stream (NDJSON, or a
+/// JSON array for an array), or an error.
 enum Head {
     One(serde_json::Value),
-    Stream,
+    Stream(Shape),
     Refused(Refusal),
+}
+
+/// The response for a streamed answer of this shape.
+fn streamed(shape: Shape, body: Body) -> Response {
+    if shape == Shape::Array {
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    } else {
+        ndjson(body)
+    }
 }
 
 /// Bodies up to this size (by `Content-Length`) are classified on the async
@@ -175,7 +230,7 @@ pub(super) async fn classify(
         );
         return match head {
             Some(Head::One(value)) => axum::Json(value).into_response(),
-            Some(Head::Stream) => ndjson(Body::from(out)),
+            Some(Head::Stream(shape)) => streamed(shape, Body::from(out)),
             Some(Head::Refused(r)) => r.into_response(),
             None => error(StatusCode::INTERNAL_SERVER_ERROR, "classification failed", None),
         };
@@ -205,7 +260,7 @@ pub(super) async fn classify(
     });
     match head_rx.await {
         Ok(Head::One(value)) => axum::Json(value).into_response(),
-        Ok(Head::Stream) => ndjson(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))),
+        Ok(Head::Stream(shape)) => streamed(shape, Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))),
         Ok(Head::Refused(r)) => r.into_response(),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "classification failed", None),
     }
@@ -224,7 +279,15 @@ fn classify_body(
     head: impl FnOnce(Head),
     mut chunk: impl FnMut(Vec<u8>) -> bool,
 ) -> bool {
-    let events = match check_lines(text) {
+    let (text, shape) = match as_lines(text) {
+        Ok(t) => t,
+        Err(r) => {
+            head(Head::Refused(r));
+            return true;
+        }
+    };
+    let text: &str = &text;
+    let events = match check_lines(text, shape) {
         Ok(n) => n,
         Err(r) => {
             head(Head::Refused(r));
@@ -255,20 +318,32 @@ fn classify_body(
     };
     let parsed = lines(text).filter_map(|(_, l)| Event::parse(l).ok());
     let work = std::panic::AssertUnwindSafe(|| {
-        if events == 1 {
+        if events == 1 && shape != Shape::Array {
             head(Head::One(parsed.map(|e| one(&e)).next().unwrap_or_default()));
             return;
         }
-        head(Head::Stream);
+        head(Head::Stream(shape));
+        let array = shape == Shape::Array;
         let mut buf = Vec::with_capacity(CHUNK_BYTES.min(text.len() * 4) + 4096);
-        for e in parsed {
+        if array {
+            buf.push(b'[');
+        }
+        for (i, e) in parsed.enumerate() {
+            if array && i > 0 {
+                buf.push(b',');
+            }
             if serde_json::to_writer(&mut buf, &one(&e)).is_err() {
                 continue;
             }
-            buf.push(b'\n');
+            if !array {
+                buf.push(b'\n');
+            }
             if buf.len() >= CHUNK_BYTES && !chunk(std::mem::take(&mut buf)) {
                 return;
             }
+        }
+        if array {
+            buf.push(b']');
         }
         if !buf.is_empty() {
             chunk(buf);
@@ -300,7 +375,9 @@ pub(super) async fn events(State(state): State<Shared>, body: Body) -> Response 
 /// Runs a checked body through the lifecycle; answers with its transitions
 /// once they are committed.
 fn events_job(state: &Arc<super::AppState>, text: &str) -> Result<String, Refusal> {
-    let events = check_lines(text)?;
+    let (text, shape) = as_lines(text)?;
+    let text: &str = &text;
+    let events = check_lines(text, shape)?;
     let max = state.limits.max_request_events;
     if events > max {
         let why = format!(
