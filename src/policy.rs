@@ -120,6 +120,10 @@ pub struct Receiver {
     pub domains: Vec<HostPat>,
     /// The MX hosts that select it.
     pub mx: Vec<HostPat>,
+    /// Where each of `domains` is written, in the same order.
+    pub domain_spans: Vec<crate::diag::Span>,
+    /// Where each of `mx` is written, in the same order.
+    pub mx_spans: Vec<crate::diag::Span>,
     /// Its rules in policy order.
     pub rules: Vec<CompiledRule>,
     /// Where it is declared.

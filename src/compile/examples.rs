@@ -171,7 +171,8 @@ fn expectation(unit: &mut Unit, x: &ast::Expectation) -> Expect {
         if r.node == "none" {
             return None;
         }
-        if !unit.receivers.iter().any(|x| x.name == r.node) {
+        // A receiver that failed to lower has its own error already.
+        if !unit.receiver_names.contains(&r.node) {
             let known: Vec<String> = unit.receivers.iter().map(|x| x.name.clone()).collect();
             unit.diags.push(unknown(codes::UNKNOWN_RECEIVER, "receiver", r, known.iter().map(String::as_str)));
         }

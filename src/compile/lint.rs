@@ -271,9 +271,13 @@ fn overlapping_receivers(unit: &Unit, out: &mut Vec<Diagnostic>) {
     let recs = &unit.receivers;
     for (i, a) in recs.iter().enumerate() {
         for b in recs.iter().skip(i + 1) {
-            for (what, pa, pb) in [("domain", &a.domains, &b.domains), ("MX pattern", &a.mx, &b.mx)] {
-                let Some((x, y)) = pa.iter().flat_map(|x| pb.iter().map(move |y| (x, y))).find(|(x, y)| x.overlaps(y))
-                else {
+            let lists = [
+                ("domain", &a.domains, &a.domain_spans, &b.domains, &b.domain_spans),
+                ("MX pattern", &a.mx, &a.mx_spans, &b.mx, &b.mx_spans),
+            ];
+            for (what, pa, sa, pb, sb) in lists {
+                let pairs = pa.iter().enumerate().flat_map(|x| pb.iter().enumerate().map(move |y| (x, y)));
+                let Some(((ix, x), (iy, y))) = pairs.into_iter().find(|((_, x), (_, y))| x.overlaps(y)) else {
                     continue;
                 };
                 let same = x == y;
@@ -282,17 +286,37 @@ fn overlapping_receivers(unit: &Unit, out: &mut Vec<Diagnostic>) {
                 } else {
                     (codes::OVERLAPPING_RECEIVERS, Severity::Warning)
                 };
+                let at_a = sa.get(ix).copied().unwrap_or(a.location.span);
+                let at_b = sb.get(iy).copied().unwrap_or(b.location.span);
                 let mut d = Diagnostic::warning(
                     code,
-                    b.location.span,
+                    at_b,
                     format!("the receivers `{}` and `{}` both claim the {what} `{}`", a.name, b.name, if same { x } else { y }),
                 )
-                .with_label(format!("`{y}`"))
-                .with_note(a.location.span, format!("`{x}` here"))
-                .with_help("a recipient must select one receiver; the exact domain wins over a suffix, then the first declared");
+                .with_label(format!("`{y}` of `{}`", b.name))
+                .with_note(at_a, format!("`{x}` of `{}`", a.name))
+                .with_help(winner(&a.name, x, &b.name, y));
                 d.severity = severity;
                 out.push(d);
             }
         }
     }
+}
+
+/// Which of two receivers whose host patterns overlap an event selects:
+/// an exact name beats a suffix, a longer suffix a shorter one, and
+/// between equals the one tried first (declared first; a later layer's first).
+fn winner(first: &str, x: &HostPat, second: &str, y: &HostPat) -> String {
+    let rank = |p: &HostPat| match p {
+        HostPat::Exact(h) => (1, h.len()),
+        HostPat::Suffix(s) => (0, s.len()),
+    };
+    if x == y {
+        return format!("`{first}` wins: it comes first; keep the pattern in one receiver");
+    }
+    let (narrow, narrow_owner, wide, wide_owner) =
+        if rank(y) > rank(x) { (y, second, x, first) } else { (x, first, y, second) };
+    format!(
+        "`{narrow_owner}` wins for `{narrow}` (the more specific pattern); `{wide_owner}` keeps the other names of `{wide}`"
+    )
 }

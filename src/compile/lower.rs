@@ -192,6 +192,7 @@ pub(super) fn lower(unit: &mut Unit) {
                         continue;
                     }
                     receiver_names.insert(r.name.node.clone(), r.name.span);
+                    unit.receiver_names.insert(r.name.node.clone());
                     if let Some(rec) = receiver(unit, r, &mut ids) {
                         unit.receivers.push(rec);
                     }
@@ -313,6 +314,8 @@ fn receiver(unit: &mut Unit, r: &ast::ReceiverDecl, ids: &mut HashMap<String, Sp
         title: r.name.node.clone(),
         domains: Vec::new(),
         mx: Vec::new(),
+        domain_spans: Vec::new(),
+        mx_spans: Vec::new(),
         rules: Vec::new(),
         location: location(unit, r.name.span),
     };
@@ -331,11 +334,17 @@ fn receiver(unit: &mut Unit, r: &ast::ReceiverDecl, ids: &mut HashMap<String, Sp
                 rec.title = w.node.clone();
             }
             ReceiverField::Domains(ws, _) => match hosts_of(unit, ws) {
-                Some(h) => rec.domains.extend(h),
+                Some(h) => {
+                    rec.domains.extend(h);
+                    rec.domain_spans.extend(ws.iter().map(|w| w.span));
+                }
                 None => ok = false,
             },
             ReceiverField::Mx(ws, _) => match hosts_of(unit, ws) {
-                Some(h) => rec.mx.extend(h),
+                Some(h) => {
+                    rec.mx.extend(h);
+                    rec.mx_spans.extend(ws.iter().map(|w| w.span));
+                }
                 None => ok = false,
             },
             ReceiverField::Rule(rd) => match rule(unit, rd, Some(&r.name.node), ids) {

@@ -87,6 +87,9 @@ pub(crate) struct Unit {
     pub replies: Vec<TableEntry<CodeSet>>,
     /// Spans of each rule's condition, by qualified id (for lints).
     pub rule_spans: HashMap<String, Span>,
+    /// Every receiver declared, lowered or not (a receiver with an error
+    /// is still known: its examples must not report it unknown).
+    pub receiver_names: HashSet<String>,
     /// The lowered lifecycle, when the policy has a valid one.
     pub lifecycle: Option<crate::lifecycle::model::Lifecycle>,
     /// The examples and scenarios.
@@ -143,6 +146,7 @@ pub fn compile_with(sources: Sources, load: Vec<Diagnostic>, host: &crate::scrip
         statuses: Vec::new(),
         replies: Vec::new(),
         rule_spans: HashMap::new(),
+        receiver_names: HashSet::new(),
         lifecycle: None,
         examples: Vec::new(),
         scenarios: Vec::new(),
