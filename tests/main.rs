@@ -3,6 +3,7 @@
 mod check;
 mod cli;
 mod corpus;
+mod doc_commands;
 mod docs;
 mod dryrun;
 mod explain;

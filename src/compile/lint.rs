@@ -291,7 +291,12 @@ fn overlapping_receivers(unit: &Unit, out: &mut Vec<Diagnostic>) {
                 let mut d = Diagnostic::warning(
                     code,
                     at_b,
-                    format!("the receivers `{}` and `{}` both claim the {what} `{}`", a.name, b.name, if same { x } else { y }),
+                    format!(
+                        "the receivers `{}` and `{}` both claim the {what} `{}`",
+                        a.name,
+                        b.name,
+                        if same { x } else { y }
+                    ),
                 )
                 .with_label(format!("`{y}` of `{}`", b.name))
                 .with_note(at_a, format!("`{x}` of `{}`", a.name))
