@@ -79,3 +79,31 @@ fn every_whole_snippet_in_the_docs_compiles() {
     assert!(checked >= 8, "only {checked} snippets found");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every `policies/…rebound:N` the docs show points at a line where a rule,
+/// receiver or lifecycle item starts in the shipped policy: figures copied
+/// from an older policy go stale silently otherwise.
+#[test]
+fn line_references_to_the_shipped_policy_are_current() {
+    let re = regex::Regex::new(r"policies/([a-z0-9_/.-]+\.rebound):(\d+)").unwrap();
+    let files: std::collections::HashMap<&str, &str> = rebound::load::shipped_files().iter().copied().collect();
+    let mut stale = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir(crate::root().join("docs")).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.push(crate::root().join("README.md"));
+    for path in paths {
+        // The receivers page is generated from the policy and checked by its own test.
+        if path.extension().is_none_or(|e| e != "md") || path.ends_with("receivers.md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for c in re.captures_iter(&text) {
+            let (file, line) = (&c[1], c[2].parse::<usize>().unwrap());
+            let at = files.get(file).and_then(|t| t.lines().nth(line.saturating_sub(1))).unwrap_or("");
+            let starts = ["rule ", "receiver ", "eligible ", "lifecycle", "transition ", "strikes ", "refuse ", "allow "];
+            if !starts.iter().any(|s| at.trim_start().starts_with(s)) {
+                stale.push(format!("{}: policies/{file}:{line} is `{}`", path.display(), at.trim()));
+            }
+        }
+    }
+    assert!(stale.is_empty(), "stale references:\n{}", stale.join("\n"));
+}
