@@ -1,10 +1,26 @@
 //! `rebound test` (examples, scenarios, corpus cases, coverage, formats) and
 //! `rebound diff` (what a policy change does to real traffic).
 
+use std::path::Path;
+
 use assert_cmd::Command;
 
 fn rebound() -> Command {
     Command::cargo_bin("rebound").unwrap()
+}
+
+/// A command line run as a person types it — by `sh`, globs, quotes, pipes
+/// and redirections included — in `dir`, with `rebound` on the PATH.
+fn shell(dir: &Path, line: &str) -> Command {
+    let bin = assert_cmd::cargo::cargo_bin("rebound");
+    let path = format!("{}:{}", bin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let mut c = Command::new("sh");
+    c.current_dir(dir).env("PATH", path).args(["-c", line]);
+    c
+}
+
+fn stdout(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&out.get_output().stdout).to_string()
 }
 
 fn path(rel: &str) -> String {
@@ -138,4 +154,40 @@ fn diff_reads_a_side_from_git() {
         ])
         .assert()
         .code(1);
+}
+
+#[test]
+fn test_takes_several_case_files_and_globs() {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, text) in rebound::load::shipped_files() {
+        let target = dir.path().join("policies").join(rel);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, text).unwrap();
+    }
+    let corpus = std::fs::read_to_string(crate::root().join("tests/data/responses.jsonl")).unwrap();
+    let lines: Vec<&str> = corpus.lines().filter(|l| !l.trim().is_empty()).collect();
+    let (a, b) = lines.split_at(lines.len() / 2);
+    std::fs::create_dir(dir.path().join("corpus")).unwrap();
+    std::fs::write(dir.path().join("corpus/a.jsonl"), a.join("\n")).unwrap();
+    std::fs::write(dir.path().join("corpus/b.jsonl"), b.join("\n")).unwrap();
+    let cases = |junit: &str| junit.matches("<testcase classname=\"case\"").count();
+    // docs/ci.md, as written there: the shell expands the glob.
+    let docs =
+        "rebound test policies/ --cases corpus/*.jsonl --coverage --min-coverage 90 --format junit > rebound-junit.xml";
+    shell(dir.path(), docs).assert().success();
+    let junit = std::fs::read_to_string(dir.path().join("rebound-junit.xml")).unwrap();
+    assert_eq!(cases(&junit), lines.len(), "every case of both files");
+    // Quoted, the glob reaches Rebound as it is; so does one that matches nothing.
+    for line in [
+        "rebound test policies/ --cases 'corpus/*.jsonl' --format junit",
+        "rebound test policies/ --cases corpus/a.jsonl corpus/b.jsonl --format junit",
+        "rebound test --cases corpus/a.jsonl --cases corpus/b.jsonl --format junit",
+    ] {
+        let junit = stdout(&shell(dir.path(), line).assert().success());
+        assert_eq!(cases(&junit), lines.len(), "{line}");
+    }
+    let out = shell(dir.path(), "rebound test --cases 'corpus/*.yaml'").assert().code(1);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("no case file matches `corpus/*.yaml`"));
+    let out = shell(dir.path(), "rebound test --cases corpus/a.jsonl policies/").assert().code(1);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("put policy paths before `--cases`"));
 }
