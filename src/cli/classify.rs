@@ -1,6 +1,6 @@
 //! `rebound classify [FILE]`: events in (JSONL), verdicts out, in input order.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use super::input::open;
@@ -13,9 +13,9 @@ use crate::event::Event;
 pub struct Args {
     /// JSONL events (default or `-`: stdin).
     pub file: Option<PathBuf>,
-    /// `json` (one verdict per line; the default when stdout is not a terminal) or `text`.
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    /// `json` (one verdict per line, the default, on a terminal or not) or `text` for people.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
 }
 
 /// A verdict as one line for people.
@@ -36,7 +36,7 @@ pub fn text_line(e: &Event, v: &Verdict) -> String {
 pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
     let Some(policy) = load_policy(policy)? else { return Ok(Exit::Invalid) };
     let stdout = std::io::stdout();
-    let format = args.format.unwrap_or(if stdout.is_terminal() { Format::Text } else { Format::Json });
+    let format = args.format;
     let input = match open(args.file.as_deref()) {
         Ok(i) => i,
         Err(e) => {

@@ -1,6 +1,6 @@
 //! `rebound explain [FILE]`: like classify, with the trace of every rule tried.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use super::input::{each_event, open};
@@ -13,16 +13,16 @@ use crate::eval::explain::render_text;
 pub struct Args {
     /// JSONL events (default or `-`: stdin).
     pub file: Option<PathBuf>,
-    /// `text` (the default on a terminal) or `json` (one object per event).
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    /// `text` for people (the default, on a terminal or not) or `json` (one object per event).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Runs `explain`.
 pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
     let Some(policy) = load_policy(policy)? else { return Ok(Exit::Invalid) };
     let stdout = std::io::stdout();
-    let format = args.format.unwrap_or(if stdout.is_terminal() { Format::Text } else { Format::Json });
+    let format = args.format;
     let input = match open(args.file.as_deref()) {
         Ok(i) => i,
         Err(e) => {
