@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::input::open;
 use super::{Exit, Format, load_policy};
-use crate::eval::{Verdict, VerdictLine};
+use crate::eval::{Verdict, VerdictJson};
 use crate::event::Event;
 
 /// Arguments of `classify`.
@@ -141,7 +141,7 @@ fn classify_chunk(policy: &crate::Policy, lines: &[crate::event::Line], format: 
                     Ok(event) => {
                         let v = policy.classify(&event);
                         let written = match format {
-                            Format::Json => serde_json::to_writer(&mut c.out, &VerdictLine::new(&event, &v))
+                            Format::Json => serde_json::to_writer(&mut c.out, &VerdictJson::new(&event, &v))
                                 .map_err(std::io::Error::other)
                                 .and_then(|()| c.out.write_all(b"\n")),
                             Format::Text => writeln!(c.out, "{}", text_line(&event, &v)),

@@ -105,7 +105,10 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
             let a = address.trim().to_lowercase();
             match store.contact(&a) {
                 Ok(Some(c)) => match args.format {
-                    Format::Json => writeln!(out, "{}", c.to_json())?,
+                    Format::Json => {
+                        serde_json::to_writer(&mut out, &c.json())?;
+                        writeln!(out)?;
+                    }
                     Format::Text => writeln!(out, "{}", contact_text(&c))?,
                 },
                 Ok(None) => {
@@ -122,7 +125,10 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
             };
             for c in &contacts {
                 match args.format {
-                    Format::Json => writeln!(out, "{}", c.to_json())?,
+                    Format::Json => {
+                        serde_json::to_writer(&mut out, &c.json())?;
+                        writeln!(out)?;
+                    }
                     Format::Text => writeln!(out, "{}", contact_text(c))?,
                 }
             }

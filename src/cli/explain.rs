@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use super::input::{each_event, open};
 use super::{Exit, Format, load_policy};
-use crate::eval::VerdictLine;
-use crate::eval::explain::render_text;
+use crate::eval::explain::{ExplanationJson, render_text};
 
 /// Arguments of `explain`.
 #[derive(Debug, clap::Args)]
@@ -37,7 +36,7 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
         let (v, trace) = policy.classify_traced(event);
         match format {
             Format::Json => {
-                let obj = serde_json::json!({"verdict": VerdictLine::new(event, &v), "trace": trace});
+                let obj = ExplanationJson::new(event, &v, &trace);
                 serde_json::to_writer(&mut out, &obj)?;
                 out.write_all(b"\n")
             }

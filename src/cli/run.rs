@@ -68,7 +68,7 @@ pub fn run(policy: Option<PathBuf>, args: Args) -> std::io::Result<Exit> {
             }
             if !quiet {
                 for o in outcomes {
-                    serde_json::to_writer(&mut out, &o.to_json(&version))?;
+                    serde_json::to_writer(&mut out, &o.json(&version))?;
                     out.write_all(b"\n")?;
                 }
             }
