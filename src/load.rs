@@ -45,13 +45,30 @@ pub enum Layer {
     Shipped,
     /// A file or a directory.
     Path(PathBuf),
+    /// A file or a directory as it is at a git revision (`git:REV:PATH`),
+    /// read with the `git` command in the current directory.
+    Git {
+        /// The revision (`HEAD~1`, `origin/main`).
+        rev: String,
+        /// The path in the repository.
+        path: String,
+    },
 }
 
 impl Layer {
     /// `shipped` is the shipped policy; anything else is a path (write
     /// `./shipped` for a directory of that name).
     pub fn parse(arg: &str) -> Layer {
-        if arg == crate::compile::layers::SHIPPED { Layer::Shipped } else { Layer::Path(PathBuf::from(arg)) }
+        if arg == crate::compile::layers::SHIPPED {
+            return Layer::Shipped;
+        }
+        match arg.strip_prefix("git:") {
+            Some(rest) => {
+                let (rev, path) = rest.split_once(':').unwrap_or((rest, "policies"));
+                Layer::Git { rev: rev.to_string(), path: path.to_string() }
+            }
+            None => Layer::Path(PathBuf::from(arg)),
+        }
     }
 
     /// The name shown in messages and summaries.
@@ -59,6 +76,7 @@ impl Layer {
         match self {
             Layer::Shipped => crate::compile::layers::SHIPPED.to_string(),
             Layer::Path(p) => p.display().to_string(),
+            Layer::Git { rev, path } => format!("git:{rev}:{path}"),
         }
     }
 }
@@ -100,8 +118,12 @@ pub fn read_layers(layers: &[Layer]) -> (Sources, Vec<Diagnostic>) {
         match layer {
             Layer::Shipped if plan.iter().any(|l| l.shipped) => {}
             Layer::Shipped => plan.push(shipped_layer()),
-            Layer::Path(p) => {
-                let read = read_layer(p);
+            Layer::Path(_) | Layer::Git { .. } => {
+                let read = match layer {
+                    Layer::Git { rev, path } => read_git_layer(rev, path),
+                    Layer::Path(p) => read_layer(p),
+                    Layer::Shipped => continue,
+                };
                 if extends_shipped(&read) && !plan.iter().any(|l| l.shipped) {
                     plan.push(shipped_layer());
                 }
@@ -143,6 +165,61 @@ fn read_layer(p: &Path) -> ReadLayer {
         Err(e) => read.errors.push(Diagnostic::global(codes::IO, format!("cannot read `{}`: {e}", p.display()))),
     }
     read
+}
+
+/// A layer as it is at a git revision: `git ls-tree` lists its `.rebound`
+/// files, `git show` reads each (bounded like every policy file).
+fn read_git_layer(rev: &str, path: &str) -> ReadLayer {
+    let mut read =
+        ReadLayer { name: format!("git:{rev}:{path}"), files: Vec::new(), errors: Vec::new(), shipped: false };
+    let listed = std::process::Command::new("git").args(["ls-tree", "-r", "--name-only", rev, "--", path]).output();
+    match listed {
+        Ok(o) if o.status.success() => {
+            let mut files: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| l.ends_with(".rebound"))
+                .map(str::to_string)
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                read.errors
+                    .push(Diagnostic::global(codes::NO_FILES, format!("`{path}` holds no `.rebound` file at `{rev}`")));
+            }
+            for f in files {
+                let rel = f.strip_prefix(path).unwrap_or(&f).trim_start_matches('/').to_string();
+                let rel = if rel.is_empty() { f.clone() } else { rel };
+                let bytes = git_show(rev, &f).map_err(|e| e.to_string());
+                read.files.push((format!("{rev}:{f}"), rel, bytes));
+            }
+        }
+        Ok(o) => read.errors.push(Diagnostic::global(
+            codes::IO,
+            format!("git cannot list `{path}` at `{rev}`: {}", String::from_utf8_lossy(&o.stderr).trim()),
+        )),
+        Err(e) => read.errors.push(Diagnostic::global(codes::IO, format!("cannot run git: {e}"))),
+    }
+    read
+}
+
+/// The bytes of `file` at `rev`, read like every policy file: no more than
+/// one byte past the size limit (what is left unread ends `git show` with a
+/// broken pipe).
+fn git_show(rev: &str, file: &str) -> std::io::Result<Vec<u8>> {
+    let mut child = std::process::Command::new("git")
+        .args(["show", &format!("{rev}:{file}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let read = match child.stdout.take() {
+        Some(out) => read_bounded(out),
+        None => Err(std::io::Error::other("no output")),
+    };
+    let status = child.wait()?;
+    match read {
+        Ok(bytes) if status.success() || bytes.len() > MAX_FILE_BYTES => Ok(bytes),
+        Ok(_) => Err(std::io::Error::other(format!("git show exited with {status}"))),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether a layer's files declare `extends shipped` (a file that does not

@@ -7,6 +7,14 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The version of the JSON shapes of the three things Rebound hands out —
+/// verdicts, transitions and contacts — carried by every such object as
+/// `"schema"` (docs/evaluation.md, docs/lifecycle.md). It changes only when a
+/// field changes meaning or goes away; a new field does not change it, so a
+/// reader that ignores unknown fields keeps working for as long as it reads
+/// the number it was written for.
+pub const SCHEMA: u32 = 1;
+
 macro_rules! vocabulary {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*

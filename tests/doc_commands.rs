@@ -79,7 +79,8 @@ fn workspace() -> (tempfile::TempDir, PathBuf) {
     copy_dir(&root.join("tests/fixtures/ingest/maildir"), &ws.join("Maildir"));
     std::fs::create_dir_all(ws.join("sns-posts")).unwrap();
     // The SES posts a real endpoint keeps (the fixtures also hold broken ones, on purpose).
-    for f in ["bounce-transient-mailbox-full.json", "delivery.json", "sns-bounce-permanent.json", "sns-complaint.json"] {
+    for f in ["bounce-transient-mailbox-full.json", "delivery.json", "sns-bounce-permanent.json", "sns-complaint.json"]
+    {
         std::fs::copy(root.join("tests/fixtures/ingest/ses").join(f), ws.join("sns-posts").join(f)).unwrap();
     }
     let mbox = std::fs::read_dir(root.join("tests/fixtures/ingest/mbox")).unwrap().next().unwrap().unwrap().path();

@@ -99,7 +99,8 @@ fn line_references_to_the_shipped_policy_are_current() {
         for c in re.captures_iter(&text) {
             let (file, line) = (&c[1], c[2].parse::<usize>().unwrap());
             let at = files.get(file).and_then(|t| t.lines().nth(line.saturating_sub(1))).unwrap_or("");
-            let starts = ["rule ", "receiver ", "eligible ", "lifecycle", "transition ", "strikes ", "refuse ", "allow "];
+            let starts =
+                ["rule ", "receiver ", "eligible ", "lifecycle", "transition ", "strikes ", "refuse ", "allow "];
             if !starts.iter().any(|s| at.trim_start().starts_with(s)) {
                 stale.push(format!("{}: policies/{file}:{line} is `{}`", path.display(), at.trim()));
             }

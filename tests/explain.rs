@@ -78,3 +78,47 @@ fn a_broken_policy_classifies_nothing() {
         .code(1)
         .stdout("");
 }
+
+/// Runs `rebound ARGS` with its stdout on a terminal (a pseudo-terminal made
+/// by util-linux `script`); `None` where `script` is missing.
+fn on_a_terminal(args: &str) -> Option<String> {
+    let bin = assert_cmd::cargo::cargo_bin("rebound");
+    let line = format!("{} {args}", bin.display());
+    let out = Command::new("script").args(["-qec", &line, "/dev/null"]).output().ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).replace('\r', ""))
+}
+
+#[test]
+fn classify_prints_json_whether_piped_or_on_a_terminal() {
+    let file = data("explain.jsonl");
+    let parses = |text: &str| {
+        text.lines().filter(|l| !l.is_empty()).all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    };
+    let piped = String::from_utf8_lossy(&rebound().args(["classify", &file]).assert().success().get_output().stdout)
+        .to_string();
+    assert!(parses(&piped) && piped.lines().count() == 9, "{piped}");
+    if let Some(tty) = on_a_terminal(&format!("classify {file}")) {
+        assert!(parses(&tty) && tty.lines().count() == 9, "on a terminal: {tty}");
+    }
+    let text = rebound().args(["classify", "--format", "text", &file]).assert().success();
+    let text = String::from_utf8_lossy(&text.get_output().stdout).to_string();
+    assert!(
+        text.starts_with("e-1 alice@gmail.com: hard user_unknown (scope recipient) by gmail.user_unknown"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_prints_text_whether_piped_or_on_a_terminal() {
+    let file = data("explain.jsonl");
+    let piped = rebound().args(["explain", &file]).assert().success();
+    let piped = String::from_utf8_lossy(&piped.get_output().stdout).to_string();
+    assert!(piped.starts_with("event e-1 → alice@gmail.com\n  response: code 550"), "{piped}");
+    if let Some(tty) = on_a_terminal(&format!("explain {file}")) {
+        assert_eq!(tty, piped, "the same on a terminal");
+    }
+    let json = rebound().args(["explain", "--format", "json", &file]).assert().success();
+    let first = String::from_utf8_lossy(&json.get_output().stdout).lines().next().unwrap_or("").to_string();
+    let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(v["verdict"]["rule"], "gmail.user_unknown");
+}

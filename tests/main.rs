@@ -23,6 +23,7 @@ mod run_cli;
 mod scripts;
 mod serve;
 mod serve_reliability;
+mod shapes;
 mod shipped;
 
 /// The project root.

@@ -1,12 +1,12 @@
 //! `rebound classify [FILE]`: events in (JSONL), verdicts out, in input order.
 
 use crate::load::Layer;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use super::input::open;
 use super::{Exit, Format, load_policy};
-use crate::eval::{Verdict, VerdictLine};
+use crate::eval::{Verdict, VerdictJson};
 use crate::event::Event;
 
 /// Arguments of `classify`.
@@ -14,9 +14,9 @@ use crate::event::Event;
 pub struct Args {
     /// JSONL events (default or `-`: stdin).
     pub file: Option<PathBuf>,
-    /// `json` (one verdict per line; the default when stdout is not a terminal) or `text`.
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    /// `json` (one verdict per line, the default, on a terminal or not) or `text` for people.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
 }
 
 /// A verdict as one line for people.
@@ -37,7 +37,7 @@ pub fn text_line(e: &Event, v: &Verdict) -> String {
 pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
     let Some(policy) = load_policy(policy)? else { return Ok(Exit::Invalid) };
     let stdout = std::io::stdout();
-    let format = args.format.unwrap_or(if stdout.is_terminal() { Format::Text } else { Format::Json });
+    let format = args.format;
     let input = match open(args.file.as_deref()) {
         Ok(i) => i,
         Err(e) => {
@@ -142,7 +142,7 @@ fn classify_chunk(policy: &crate::Policy, lines: &[crate::event::Line], format: 
                     Ok(event) => {
                         let v = policy.classify(&event);
                         let written = match format {
-                            Format::Json => serde_json::to_writer(&mut c.out, &VerdictLine::new(&event, &v))
+                            Format::Json => serde_json::to_writer(&mut c.out, &VerdictJson::new(&event, &v))
                                 .map_err(std::io::Error::other)
                                 .and_then(|()| c.out.write_all(b"\n")),
                             Format::Text => writeln!(c.out, "{}", text_line(&event, &v)),

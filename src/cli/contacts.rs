@@ -107,7 +107,10 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
             let a = address.trim().to_lowercase();
             match store.contact(&a) {
                 Ok(Some(c)) => match args.format {
-                    Format::Json => writeln!(out, "{}", c.to_json())?,
+                    Format::Json => {
+                        serde_json::to_writer(&mut out, &c.json())?;
+                        writeln!(out)?;
+                    }
                     Format::Text => writeln!(out, "{}", contact_text(&c))?,
                 },
                 Ok(None) => {
@@ -124,7 +127,10 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
             };
             for c in &contacts {
                 match args.format {
-                    Format::Json => writeln!(out, "{}", c.to_json())?,
+                    Format::Json => {
+                        serde_json::to_writer(&mut out, &c.json())?;
+                        writeln!(out)?;
+                    }
                     Format::Text => writeln!(out, "{}", contact_text(c))?,
                 }
             }

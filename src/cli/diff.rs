@@ -1,24 +1,26 @@
 //! `rebound diff --old PATH --new PATH --events FILE`: what a policy change
-//! would change, on real events. Either side may be `git:REV:PATH`.
+//! would change, on real events — verdicts, and each contact's path through
+//! the lifecycle. Either side may be `git:REV:PATH`; `--events -` is stdin.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use super::{Exit, Format};
-use crate::compile::{Compiled, compile};
-use crate::diag::{Diagnostic, Sources, codes};
-use crate::diff::{DiffReport, diff};
+use crate::diff::{ContactChange, Count, DiffReport, EventRef, diff};
+use crate::eval::Verdict;
+use crate::load::Layer;
 
 /// Arguments of `diff`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The policy before the change: a path, or `git:REV:PATH` (e.g. `git:HEAD~1:policies`).
-    #[arg(long)]
-    pub old: String,
-    /// The policy after the change: a path, or `git:REV:PATH`.
-    #[arg(long)]
-    pub new: String,
-    /// JSONL events to classify with both.
+    /// The policy before the change: a path, `git:REV:PATH` (e.g. `git:HEAD~1:policies`) or
+    /// `shipped`; repeat for layers, as `--policy`.
+    #[arg(long, required = true, value_name = "PATH|git:REV:PATH|shipped")]
+    pub old: Vec<Layer>,
+    /// The policy after the change, the same way.
+    #[arg(long, required = true, value_name = "PATH|git:REV:PATH|shipped")]
+    pub new: Vec<Layer>,
+    /// JSONL events to classify with both (`-`: stdin).
     #[arg(long, value_name = "FILE")]
     pub events: PathBuf,
     /// `text` for people, `json` for one summary object.
@@ -29,74 +31,21 @@ pub struct Args {
     pub fail_on_change: bool,
 }
 
-/// Compiles a policy from a path or `git:REV:PATH`.
-pub fn load(spec: &str) -> Compiled {
-    let Some(rest) = spec.strip_prefix("git:") else {
-        return crate::load::compile_paths(&[PathBuf::from(spec)]);
-    };
-    let (rev, path) = rest.split_once(':').unwrap_or((rest, "policies"));
-    let mut sources = Sources::new();
-    let mut diags = Vec::new();
-    let listed = std::process::Command::new("git").args(["ls-tree", "-r", "--name-only", rev, "--", path]).output();
-    match listed {
-        Ok(o) if o.status.success() => {
-            let mut files: Vec<String> = String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .filter(|l| l.ends_with(".rebound"))
-                .map(str::to_string)
-                .collect();
-            files.sort();
-            if files.is_empty() {
-                diags
-                    .push(Diagnostic::global(codes::NO_FILES, format!("`{path}` holds no `.rebound` file at `{rev}`")));
-            }
-            for f in files {
-                match git_show(rev, &f) {
-                    Ok(bytes) => {
-                        let rel = f.strip_prefix(path).unwrap_or(&f).trim_start_matches('/').to_string();
-                        let rel = if rel.is_empty() { f.clone() } else { rel };
-                        crate::load::add_bytes(&mut sources, &mut diags, format!("{rev}:{f}"), rel, bytes);
-                    }
-                    Err(_) => diags.push(Diagnostic::global(codes::IO, format!("cannot read `{f}` at `{rev}`"))),
-                }
-            }
-        }
-        Ok(o) => diags.push(Diagnostic::global(
-            codes::IO,
-            format!("git cannot list `{path}` at `{rev}`: {}", String::from_utf8_lossy(&o.stderr).trim()),
-        )),
-        Err(e) => diags.push(Diagnostic::global(codes::IO, format!("cannot run git: {e}"))),
-    }
-    compile(sources, diags)
-}
-
-/// The bytes of `file` at `rev`, read like every policy file: no more than
-/// one byte past the size limit (what is left unread ends `git show` with a
-/// broken pipe).
-fn git_show(rev: &str, file: &str) -> std::io::Result<Vec<u8>> {
-    let mut child = std::process::Command::new("git")
-        .args(["show", &format!("{rev}:{file}")])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
-    let read = match child.stdout.take() {
-        Some(out) => crate::load::read_bounded(out),
-        None => Err(std::io::Error::other("no output")),
-    };
-    let status = child.wait()?;
-    match read {
-        Ok(bytes) if status.success() || bytes.len() > crate::syntax::MAX_FILE_BYTES => Ok(bytes),
-        Ok(_) => Err(std::io::Error::other(format!("git show exited with {status}"))),
-        Err(e) => Err(e),
-    }
+/// The whole of the events: both policies classify them and both
+/// lifecycles replay them.
+fn read_events(path: &std::path::Path) -> std::io::Result<String> {
+    let mut text = String::new();
+    super::input::open(Some(path))?.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// Runs `diff`.
 pub fn run(args: Args) -> std::io::Result<Exit> {
     let mut err = std::io::stderr().lock();
     let mut policies = Vec::new();
-    for (label, spec) in [("old", &args.old), ("new", &args.new)] {
-        let compiled = load(spec);
+    for (label, layers) in [("old", &args.old), ("new", &args.new)] {
+        let compiled = crate::load::compile_layers(layers);
+        let spec = layers.iter().map(Layer::name).collect::<Vec<_>>().join(" + ");
         match compiled.policy {
             Some(p) => policies.push(p),
             None => {
@@ -108,7 +57,7 @@ pub fn run(args: Args) -> std::io::Result<Exit> {
             }
         }
     }
-    let events = match std::fs::read_to_string(&args.events) {
+    let events = match read_events(&args.events) {
         Ok(t) => t,
         Err(e) => {
             writeln!(err, "error: cannot read {}: {e}", args.events.display())?;
@@ -119,7 +68,10 @@ pub fn run(args: Args) -> std::io::Result<Exit> {
     let report = diff(old, new, &events);
     let mut out = std::io::stdout().lock();
     match args.format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string(&report).unwrap_or_default())?,
+        Format::Json => {
+            serde_json::to_writer(&mut out, &report)?;
+            writeln!(out)?;
+        }
         Format::Text => write!(out, "{}", text(&report))?,
     }
     if report.bad_lines > 0 {
@@ -135,30 +87,34 @@ pub fn text(r: &DiffReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "events: {}; verdicts changed: {}; contacts whose final state changes: {}",
-        r.events, r.changed, r.contacts_changed
+        "events: {}; verdicts changed: {}; contacts whose path changes: {} (final state changes: {})",
+        r.events, r.changed, r.contacts_changed, r.final_states_changed
     );
-    let list = |m: &std::collections::BTreeMap<String, usize>| {
-        m.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
-    };
+    let counts = |m: &[Count]| m.iter().map(|c| format!("{} → {}: {}", c.old, c.new, c.count)).collect::<Vec<_>>();
     if r.changed > 0 {
-        let _ = writeln!(s, "by receiver: {}", list(&r.by_receiver));
-        let _ = writeln!(s, "by class: {}", list(&r.by_class));
-        let _ = writeln!(s, "by reason: {}", list(&r.by_reason));
+        let receivers: Vec<String> = r.by_receiver.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let _ = writeln!(s, "by receiver: {}", receivers.join(", "));
+        let _ = writeln!(s, "by class: {}", counts(&r.by_class).join(", "));
+        let _ = writeln!(s, "by reason: {}", counts(&r.by_reason).join(", "));
         let _ = writeln!(s, "samples:");
         for x in &r.samples {
+            let by = |v: &Verdict| match (v.rule, v.source) {
+                (Some(rule), _) => rule.to_string(),
+                (None, Some(at)) => format!("table at {at}"),
+                (None, None) => "default".to_string(),
+            };
             let _ = writeln!(
                 s,
                 "  {} {} ({}): {} {} by {} → {} {} by {}",
-                x.id,
+                x.id.clone().unwrap_or_else(|| format!("line {}", x.line)),
                 x.recipient,
-                x.receiver.as_deref().unwrap_or("no receiver"),
+                x.new.receiver.or(x.old.receiver).unwrap_or("no receiver"),
                 x.old.class,
                 x.old.reason,
-                x.old.rule,
+                by(&x.old),
                 x.new.class,
                 x.new.reason,
-                x.new.rule
+                by(&x.new)
             );
             let _ = writeln!(s, "      {}", x.text.chars().take(140).collect::<String>());
         }
@@ -166,8 +122,57 @@ pub fn text(r: &DiffReport) -> String {
     if !r.contacts.is_empty() {
         let _ = writeln!(s, "contacts:");
         for c in &r.contacts {
-            let _ = writeln!(s, "  {}: {}/{} → {}/{}", c.address, c.old.0, c.old.1, c.new.0, c.new.1);
+            contact_text(&mut s, c);
         }
     }
     s
+}
+
+/// One contact: the final states, each transition that fires elsewhere, and
+/// when it went to `error` and for how long, where those differ.
+fn contact_text(s: &mut String, c: &ContactChange) {
+    use std::fmt::Write as _;
+    let same = if c.final_changed { "" } else { " (same final state)" };
+    let _ = writeln!(
+        s,
+        "  {}: {}/{} → {}/{}{same}",
+        c.address, c.old.delivery, c.old.consent, c.new.delivery, c.new.consent
+    );
+    let on = |e: &Option<EventRef>, none: &str| match e {
+        Some(EventRef { id, at: Some(at) }) => format!("{id} at {at}"),
+        Some(EventRef { id, at: None }) => id.clone(),
+        None => none.to_string(),
+    };
+    let (first, time) = (&c.first_error, &c.seconds_in_error);
+    let mut first_shown = first.old == first.new;
+    for m in &c.transitions_changed {
+        let is_first = !first_shown && m.old == first.old && m.new == first.new;
+        first_shown |= is_first;
+        let _ = writeln!(
+            s,
+            "    {}: {} → {}{}",
+            m.transition,
+            on(&m.old, "does not fire"),
+            on(&m.new, "does not fire"),
+            if is_first { " (first error)" } else { "" }
+        );
+    }
+    if !first_shown {
+        let _ = writeln!(s, "    first error: {} → {}", on(&first.old, "never"), on(&first.new, "never"));
+    }
+    if time.old != time.new {
+        let secs = |t: Option<i64>| t.map_or_else(|| "unknown".to_string(), duration);
+        let _ = writeln!(s, "    time in error: {} → {}", secs(time.old), secs(time.new));
+    }
+}
+
+/// A duration for people: `42d 1h`, `3h 5m`, `12m`, `30s`.
+pub fn duration(secs: i64) -> String {
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
 }

@@ -1,29 +1,28 @@
 //! `rebound explain [FILE]`: like classify, with the trace of every rule tried.
 
 use crate::load::Layer;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use super::input::{each_event, open};
 use super::{Exit, Format, load_policy};
-use crate::eval::VerdictLine;
-use crate::eval::explain::render_text;
+use crate::eval::explain::{ExplanationJson, render_text};
 
 /// Arguments of `explain`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// JSONL events (default or `-`: stdin).
     pub file: Option<PathBuf>,
-    /// `text` (the default on a terminal) or `json` (one object per event).
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    /// `text` for people (the default, on a terminal or not) or `json` (one object per event).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Runs `explain`.
 pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
     let Some(policy) = load_policy(policy)? else { return Ok(Exit::Invalid) };
     let stdout = std::io::stdout();
-    let format = args.format.unwrap_or(if stdout.is_terminal() { Format::Text } else { Format::Json });
+    let format = args.format;
     let input = match open(args.file.as_deref()) {
         Ok(i) => i,
         Err(e) => {
@@ -38,7 +37,7 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
         let (v, trace) = policy.classify_traced(event);
         match format {
             Format::Json => {
-                let obj = serde_json::json!({"verdict": VerdictLine::new(event, &v), "trace": trace});
+                let obj = ExplanationJson::new(event, &v, &trace);
                 serde_json::to_writer(&mut out, &obj)?;
                 out.write_all(b"\n")
             }

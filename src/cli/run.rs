@@ -69,7 +69,7 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
             }
             if !quiet {
                 for o in outcomes {
-                    serde_json::to_writer(&mut out, &o.to_json(&version))?;
+                    serde_json::to_writer(&mut out, &o.json(&version))?;
                     out.write_all(b"\n")?;
                 }
             }

@@ -51,7 +51,7 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
         .rev()
         .find_map(|l| match l {
             Layer::Path(p) => Some(p.as_path()),
-            Layer::Shipped => None,
+            Layer::Shipped | Layer::Git { .. } => None,
         })
         .map_or_else(LivePolicy::shipped, LivePolicy::open)
     {

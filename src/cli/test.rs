@@ -26,8 +26,9 @@ pub enum TestFormat {
 pub struct Args {
     /// Files or directories that together make the policy (default: `--policy`, else the shipped policy).
     pub paths: Vec<PathBuf>,
-    /// Corpus files to check too (JSONL: recipient, mx, code, status, text, expect {class, reason, scope}).
-    #[arg(long = "cases", value_name = "FILE.jsonl")]
+    /// Corpus files to check too (JSONL: recipient, mx, code, status, text, expect {class, reason, scope});
+    /// several may follow one `--cases`, and a glob (`'corpus/*.jsonl'`) is expanded here when the shell did not.
+    #[arg(long = "cases", value_name = "FILE.jsonl", num_args = 1..)]
     pub cases: Vec<PathBuf>,
     /// `text`, `json` or `junit`.
     #[arg(long, value_enum, default_value_t = TestFormat::Text)]
@@ -51,9 +52,16 @@ pub fn run_cmd(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
         writeln!(err, "error: the policy has errors; no test was run")?;
         return Ok(Exit::Invalid);
     };
+    let case_files = match expand(&args.cases) {
+        Ok(files) => files,
+        Err(why) => {
+            writeln!(err, "error: {why}")?;
+            return Ok(Exit::Invalid);
+        }
+    };
     let mut cases = Vec::new();
     let mut bad_cases = 0;
-    for path in &args.cases {
+    for path in &case_files {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
@@ -85,6 +93,36 @@ pub fn run_cmd(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
         )?;
     }
     Ok(if report.failed > 0 || below || bad_cases > 0 { Exit::Invalid } else { Exit::Ok })
+}
+
+/// The case files named by `--cases`: each path as given, or, when no such
+/// file exists and it holds a glob character, the files it matches (in order;
+/// shells leave a glob as it is when it is quoted or matches nothing, and
+/// some never expand one). A directory is refused with a hint, because after
+/// `--cases` it is most likely a policy path in the wrong place.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        let text = path.to_string_lossy();
+        if path.is_dir() {
+            return Err(format!(
+                "`{text}` is a directory, and `--cases` takes case files: name them (`{}`), and put policy paths before `--cases`",
+                path.join("*.jsonl").display()
+            ));
+        }
+        if path.exists() || !text.contains(['*', '?', '[']) {
+            files.push(path.clone());
+            continue;
+        }
+        let matches = glob::glob(&text).map_err(|e| format!("`{text}` is not a valid glob: {e}"))?;
+        let mut found: Vec<PathBuf> = matches.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+        if found.is_empty() {
+            return Err(format!("no case file matches `{text}`"));
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
 }
 
 /// The report for people: failures with expected, actual and the trace, then the totals.

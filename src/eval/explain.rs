@@ -9,9 +9,26 @@ use serde::Serialize;
 
 use super::index::ReceiverMatch;
 use super::normalize::{Response, normalize};
-use super::{Decider, Verdict, eval, raw_of};
+use super::{Decider, Verdict, VerdictJson, eval, raw_of};
 use crate::event::{Event, EventType};
 use crate::policy::{Atom, AtomTest, Cond, Policy, Provenance};
+
+/// An explanation as JSON: the verdict in its one shape ([`VerdictJson`])
+/// and its trace — `explain --format json` and `/v1/classify?explain=true`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplanationJson<'a> {
+    /// The verdict.
+    pub verdict: VerdictJson<'a>,
+    /// How it was reached.
+    pub trace: &'a Trace,
+}
+
+impl<'a> ExplanationJson<'a> {
+    /// The explanation of an event's verdict.
+    pub fn new(e: &'a Event, v: &'a Verdict, trace: &'a Trace) -> ExplanationJson<'a> {
+        ExplanationJson { verdict: VerdictJson::new(e, v), trace }
+    }
+}
 
 /// Why each rule did or did not match.
 #[derive(Debug, Clone, Serialize)]

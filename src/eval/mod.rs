@@ -63,9 +63,12 @@ pub struct Verdict<'p> {
     pub decider: Decider,
 }
 
-/// A verdict as a JSON line (SPEC §7).
-#[derive(serde::Serialize)]
-pub struct VerdictLine<'a> {
+/// A verdict as JSON (SPEC §7): the one shape of a verdict wherever one is
+/// handed out — `classify`, `explain`, the `verdict` of a transition,
+/// `/v1/classify`, `diff`'s samples.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerdictJson<'a> {
+    schema: u32,
     id: Option<&'a str>,
     recipient: &'a str,
     class: &'a str,
@@ -79,15 +82,16 @@ pub struct VerdictLine<'a> {
     version: &'a str,
 }
 
-impl<'a> VerdictLine<'a> {
-    /// The line for an event and its verdict.
-    pub fn new(e: &'a Event, v: &'a Verdict) -> VerdictLine<'a> {
-        VerdictLine::of(e.id.as_deref(), &e.recipient, v)
+impl<'a> VerdictJson<'a> {
+    /// The JSON of an event's verdict.
+    pub fn new(e: &'a Event, v: &'a Verdict) -> VerdictJson<'a> {
+        VerdictJson::of(e.id.as_deref(), &e.recipient, v)
     }
 
-    /// The line for a verdict, given the event's id and recipient.
-    pub fn of(id: Option<&'a str>, recipient: &'a str, v: &'a Verdict) -> VerdictLine<'a> {
-        VerdictLine {
+    /// The JSON of a verdict, given the event's id and recipient.
+    pub fn of(id: Option<&'a str>, recipient: &'a str, v: &'a Verdict) -> VerdictJson<'a> {
+        VerdictJson {
+            schema: crate::model::SCHEMA,
             id,
             recipient,
             class: v.class.as_str(),

@@ -37,6 +37,24 @@ pub struct Contact {
     pub history: Vec<Mark>,
 }
 
+/// A contact as JSON (SPEC §7, with where its delivery state came from): the
+/// one shape of a contact wherever one is handed out — `contacts get`,
+/// `contacts list`, `GET /v1/contacts/…`, `diff`. The strike history stays
+/// inside.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactJson<'a> {
+    schema: u32,
+    address: &'a str,
+    delivery: &'a str,
+    consent: &'a str,
+    strikes: u32,
+    last_reason: Option<&'a str>,
+    updated: Option<&'a str>,
+    since: Option<&'a str>,
+    via: Option<&'a str>,
+    error_reason: Option<&'a str>,
+}
+
 /// One entry of the strike history: a counted verdict, or a reset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mark {
@@ -75,13 +93,20 @@ impl Contact {
         }
     }
 
-    /// The contact as JSON (SPEC §7, with where its delivery state came from).
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "address": self.address, "delivery": self.delivery, "consent": self.consent, "strikes": self.strikes,
-            "last_reason": self.last_reason, "updated": self.updated,
-            "since": self.since, "via": self.via, "error_reason": self.error_reason,
-        })
+    /// The contact as JSON.
+    pub fn json(&self) -> ContactJson<'_> {
+        ContactJson {
+            schema: crate::model::SCHEMA,
+            address: &self.address,
+            delivery: &self.delivery,
+            consent: &self.consent,
+            strikes: self.strikes,
+            last_reason: self.last_reason.as_deref(),
+            updated: self.updated.as_deref(),
+            since: self.since.as_deref(),
+            via: self.via.as_deref(),
+            error_reason: self.error_reason.as_deref(),
+        }
     }
 
     fn state(&self, dim: Dim) -> &str {

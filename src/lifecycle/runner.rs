@@ -49,11 +49,12 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::engine::{Contact, Input, Record, apply, parse_at};
 use super::model::Lifecycle;
-use crate::eval::Verdict;
+use crate::eval::{Verdict, VerdictJson};
 use crate::event::{Event, Line, Lines};
 use crate::policy::Policy;
 use crate::store::{Commit, LogEntry, Store, StoreError};
@@ -67,12 +68,18 @@ pub const BATCH_EVENTS: usize = 50_000;
 pub const BATCH_BYTES: usize = 32 << 20;
 
 /// What one event did, ready to print.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Outcome<'p> {
     /// The input line number.
     pub line: usize,
+    /// Its place in the order the runner applied the events, counted over
+    /// the whole run: outcomes are handed out in input order, but each
+    /// contact's events are applied in `at` order.
+    pub seq: usize,
     /// The event's id.
     pub id: String,
+    /// The event's `at`, as given.
+    pub at: Option<String>,
     /// The contact.
     pub address: String,
     /// The verdict, for bounces.
@@ -82,32 +89,64 @@ pub struct Outcome<'p> {
 }
 
 impl Outcome<'_> {
-    /// The transition as a JSON line (SPEC §7).
-    pub fn to_json(&self, version: &str) -> serde_json::Value {
+    /// The transition as JSON, for the policy of `version`.
+    pub fn json<'a>(&'a self, version: &'a str) -> TransitionJson<'a> {
         let r = &self.record;
-        let mut v = serde_json::json!({
-            "id": self.id,
-            "recipient": self.address,
-            "verdict": self.verdict.as_ref().map(|v| crate::eval::VerdictLine::of(Some(&self.id), &self.address, v)),
-            "from": {"delivery": r.from.0, "consent": r.from.1},
-            "to": {"delivery": r.to.0, "consent": r.to.1},
-            "strikes": r.strikes,
-            "rule": r.fired.first(),
-            "version": version,
-        });
-        if let Some(obj) = v.as_object_mut() {
-            if r.fired.len() > 1 {
-                obj.insert("transitions".into(), serde_json::json!(r.fired));
-            }
-            if let Some(s) = &r.strike_rule {
-                obj.insert("strike_rule".into(), serde_json::json!(s));
-            }
-            if let Some((allowed, rule)) = &r.reactivation {
-                obj.insert("reactivation".into(), serde_json::json!({"allowed": allowed, "rule": rule}));
-            }
+        TransitionJson {
+            schema: crate::model::SCHEMA,
+            id: &self.id,
+            recipient: &self.address,
+            at: self.at.as_deref(),
+            verdict: self.verdict.as_ref().map(|v| VerdictJson::of(Some(&self.id), &self.address, v)),
+            from: StateJson { delivery: &r.from.0, consent: &r.from.1 },
+            to: StateJson { delivery: &r.to.0, consent: &r.to.1 },
+            strikes: r.strikes,
+            rule: r.fired.first().map(String::as_str),
+            version,
+            transitions: (r.fired.len() > 1).then_some(r.fired.as_slice()),
+            strike_rule: r.strike_rule.as_deref(),
+            reactivation: r
+                .reactivation
+                .as_ref()
+                .map(|(allowed, rule)| ReactivationJson { allowed: *allowed, rule: rule.as_deref() }),
         }
-        v
     }
+}
+
+/// A transition as JSON (SPEC §7): the one shape of what an event did to a
+/// contact wherever one is handed out — `run`, `/v1/events`, `diff`'s paths.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransitionJson<'a> {
+    schema: u32,
+    id: &'a str,
+    recipient: &'a str,
+    at: Option<&'a str>,
+    verdict: Option<VerdictJson<'a>>,
+    from: StateJson<'a>,
+    to: StateJson<'a>,
+    strikes: u32,
+    rule: Option<&'a str>,
+    version: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transitions: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strike_rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reactivation: Option<ReactivationJson<'a>>,
+}
+
+/// A contact's two states, in a transition.
+#[derive(Debug, Clone, Serialize)]
+struct StateJson<'a> {
+    delivery: &'a str,
+    consent: &'a str,
+}
+
+/// The answer to a reactivation request, in a transition.
+#[derive(Debug, Clone, Serialize)]
+struct ReactivationJson<'a> {
+    allowed: bool,
+    rule: Option<&'a str>,
 }
 
 /// Counts for the summary.
@@ -145,12 +184,13 @@ pub struct Runner<'p, S> {
     lifecycle: &'p Lifecycle,
     store: S,
     batch_events: usize,
+    applied: usize,
 }
 
 impl<'p, S: Store> Runner<'p, S> {
     /// A runner for a policy that declares a lifecycle.
     pub fn new(policy: &'p Policy, store: S) -> Option<Runner<'p, S>> {
-        Some(Runner { lifecycle: policy.lifecycle()?, policy, store, batch_events: BATCH_EVENTS })
+        Some(Runner { lifecycle: policy.lifecycle()?, policy, store, batch_events: BATCH_EVENTS, applied: 0 })
     }
 
     /// Commits at most `events` events per transaction (default
@@ -280,6 +320,8 @@ impl<'p, S: Store> Runner<'p, S> {
                 let at = ats.get(i).copied().flatten();
                 let input = Input { event, id, verdict: verdict.as_ref(), at };
                 let record = apply(self.lifecycle, &mut contact, &input);
+                let seq = self.applied;
+                self.applied += 1;
                 if let Some(v) = verdict {
                     *counts.verdicts.entry(v.class.to_string()).or_default() += 1;
                 }
@@ -293,7 +335,9 @@ impl<'p, S: Store> Runner<'p, S> {
                 if let Some(slot) = results.get_mut(i) {
                     *slot = Some(Outcome {
                         line: *line,
+                        seq,
                         id: id.clone(),
+                        at: event.at.as_deref().map(str::to_string),
                         address: address.clone(),
                         verdict: verdict.clone(),
                         record,

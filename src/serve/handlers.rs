@@ -15,7 +15,8 @@ use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::{Shared, error, ndjson};
-use crate::eval::VerdictLine;
+use crate::eval::VerdictJson;
+use crate::eval::explain::ExplanationJson;
 use crate::event::{Event, MAX_EVENT_LINE_BYTES};
 use crate::lifecycle::engine::{Contact, eligible, eligible_kind};
 use crate::lifecycle::runner::Runner;
@@ -309,11 +310,11 @@ fn classify_body(
         if explain {
             let (v, trace) = policy.classify_traced(e);
             count(&mut counts, &v.class.to_string(), v.reason, v.receiver);
-            json!({"verdict": VerdictLine::new(e, &v), "trace": trace})
+            serde_json::to_value(ExplanationJson::new(e, &v, &trace)).unwrap_or_default()
         } else {
             let v = policy.classify(e);
             count(&mut counts, &v.class.to_string(), v.reason, v.receiver);
-            serde_json::to_value(VerdictLine::new(e, &v)).unwrap_or_default()
+            serde_json::to_value(VerdictJson::new(e, &v)).unwrap_or_default()
         }
     };
     let parsed = lines(text).filter_map(|(_, l)| Event::parse(l).ok());
@@ -397,7 +398,7 @@ fn events_job(state: &Arc<super::AppState>, text: &str) -> Result<String, Refusa
                 text.as_bytes(),
                 |outcomes| {
                     for o in outcomes {
-                        out.push_str(&o.to_json(&version).to_string());
+                        out.push_str(&serde_json::to_string(&o.json(&version))?);
                         out.push('\n');
                         if let Some(v) = &o.verdict {
                             count(&mut verdicts, &v.class.to_string(), v.reason, v.receiver);
@@ -437,7 +438,7 @@ fn store_failed(e: &StoreError) -> Refusal {
 pub(super) async fn contact(State(state): State<Shared>, Path(address): Path<String>) -> Response {
     let a = address.trim().to_lowercase();
     match read_contact(&state, a.clone()).await {
-        Ok(Some(c)) => axum::Json(c.to_json()).into_response(),
+        Ok(Some(c)) => axum::Json(c.json()).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no contact `{a}`"), None),
         Err(r) => r.into_response(),
     }
