@@ -7,6 +7,7 @@ mod docs;
 mod dryrun;
 mod explain;
 mod fmt;
+mod fmt_cli;
 mod ingest_corpus;
 mod ingest_mail;
 mod ingest_webhooks;
