@@ -1,10 +1,11 @@
 //! Reading a policy's files: from a directory, a file, or the shipped
 //! policy embedded in the binary.
 //!
-//! A directory loads every `.rebound` file below it (hidden entries
-//! skipped), sorted by path relative to the directory, so the order of
-//! rules across files is defined and the version hash does not depend on
-//! where the directory is. Unreadable files and files that are not UTF-8 are
+//! A directory loads every `.rebound` file below it that git would track
+//! (hidden entries and what `.gitignore` excludes are skipped, by the
+//! `ignore` crate: [`policy_files`]), sorted by path relative to the
+//! directory, so the order of rules across files is defined and the version
+//! hash does not depend on where the directory is. Unreadable files and files that are not UTF-8 are
 //! diagnostics, never panics.
 
 use std::io::Read;
@@ -373,6 +374,15 @@ pub fn read_bounded(input: impl Read) -> std::io::Result<Vec<u8>> {
 }
 
 /// The `.rebound` files at `p` with their paths relative to `p`, sorted.
+///
+/// A file is taken as it is, whatever its name. A directory holds the
+/// `.rebound` files below it that git would track: hidden files and
+/// directories and what a `.gitignore` (or `.ignore`, or git's exclude
+/// files) excludes are skipped, inside a git repository or not. Loading,
+/// reloading and `rebound fmt` all ask this function, so they agree on which
+/// files a directory holds. The order is by relative path, so the order of
+/// rules across files, and the policy's version, do not depend on the walk
+/// or on where the directory is.
 pub fn policy_files(p: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
     let meta = std::fs::metadata(p)?;
     if !meta.is_dir() {
@@ -380,25 +390,25 @@ pub fn policy_files(p: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
         return Ok(vec![(p.to_path_buf(), rel)]);
     }
     let mut out = Vec::new();
-    walk(p, p, &mut out)?;
-    out.sort_by(|a, b| a.1.cmp(&b.1));
-    Ok(out)
-}
-
-fn walk(dir: &Path, root: &Path, out: &mut Vec<(PathBuf, String)>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with('.') {
+    for entry in ignore::WalkBuilder::new(p).require_git(false).build() {
+        let entry = match entry {
+            Ok(e) => e,
+            // A line of an ignore file that is not a valid glob: git skips it, and so do we.
+            Err(e) if e.io_error().is_none() => continue,
+            // Said with the path of what could not be read.
+            Err(e) => {
+                let kind = e.io_error().map_or(std::io::ErrorKind::Other, std::io::Error::kind);
+                return Err(std::io::Error::new(kind, e.to_string()));
+            }
+        };
+        let path = entry.path();
+        let is_dir = entry.file_type().is_none_or(|t| t.is_dir());
+        if is_dir || !entry.file_name().to_string_lossy().ends_with(".rebound") {
             continue;
         }
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            walk(&path, root, out)?;
-        } else if name.ends_with(".rebound") {
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-            out.push((path, rel));
-        }
+        let rel = path.strip_prefix(p).unwrap_or(path).to_string_lossy().replace('\\', "/");
+        out.push((path.to_path_buf(), rel));
     }
-    Ok(())
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
 }

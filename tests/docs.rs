@@ -20,7 +20,11 @@ const ITEMS: &[&str] = &[
     "extend",
 ];
 
-fn blocks(text: &str) -> Vec<(usize, String)> {
+/// The host predicates the docs' snippets call.
+pub const PREDICATES: &[&str] = &["is_corporate_gateway", "is_vip", "is_enterprise"];
+
+/// The ```rebound blocks of a markdown text, with the line each body starts on.
+pub fn blocks(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut current: Option<(usize, String)> = None;
     for (i, line) in text.lines().enumerate() {
@@ -37,16 +41,12 @@ fn blocks(text: &str) -> Vec<(usize, String)> {
     out
 }
 
-#[test]
-fn every_whole_snippet_in_the_docs_compiles() {
-    let mut engine = Engine::new();
-    for name in ["is_corporate_gateway", "is_vip", "is_enterprise"] {
-        engine.register_predicate(name, |_| false);
-    }
-    let mut checked = 0;
-    let dir = tempfile::tempdir().unwrap();
-    let mut failures = Vec::new();
+/// Every block of `docs/*.md` and `README.md` that is a whole item (not an
+/// elided sketch): (file, line, body).
+pub fn whole_items() -> Vec<(std::path::PathBuf, usize, String)> {
+    let mut out = Vec::new();
     let mut paths: Vec<_> = std::fs::read_dir(crate::root().join("docs")).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.sort();
     paths.push(crate::root().join("README.md"));
     for path in paths {
         if path.extension().is_none_or(|e| e != "md") {
@@ -55,25 +55,38 @@ fn every_whole_snippet_in_the_docs_compiles() {
         let text = std::fs::read_to_string(&path).unwrap();
         for (line, body) in blocks(&text) {
             let first = body.split_whitespace().next().unwrap_or("");
-            if !ITEMS.iter().any(|k| first.starts_with(k)) {
-                continue;
+            // `…` marks an elided sketch, not a whole item.
+            if ITEMS.iter().any(|k| first.starts_with(k)) && !body.contains('…') {
+                out.push((path.clone(), line, body));
             }
-            if body.contains('…') {
-                continue; // an elided sketch, not a whole item
-            }
-            checked += 1;
-            let errors = |compiled: rebound::Compiled| -> Vec<String> {
-                compiled.diagnostics.iter().filter(|d| d.is_error()).map(|d| compiled.sources.render(d)).collect()
-            };
-            // Every snippet must work as a layer on the shipped policy, as a
-            // reader would use it (a whole lifecycle then replaces the shipped one).
-            let layer = if first == "lifecycle" { format!("replace {body}") } else { body.clone() };
-            let file = dir.path().join(format!("snippet-{checked}.rebound"));
-            std::fs::write(&file, &layer).unwrap();
-            let beside = errors(engine.check_layers(&[Layer::Shipped, Layer::Path(file)]));
-            if !beside.is_empty() {
-                failures.push(format!("{}:{line}:\n{}", path.display(), beside.join("")));
-            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_whole_snippet_in_the_docs_compiles() {
+    let mut engine = Engine::new();
+    for name in PREDICATES {
+        engine.register_predicate(name, |_| false);
+    }
+    let mut checked = 0;
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (path, line, body) in whole_items() {
+        checked += 1;
+        let errors = |compiled: rebound::Compiled| -> Vec<String> {
+            compiled.diagnostics.iter().filter(|d| d.is_error()).map(|d| compiled.sources.render(d)).collect()
+        };
+        // Every snippet must work as a layer on the shipped policy, as a
+        // reader would use it (a whole lifecycle then replaces the shipped one).
+        let first = body.split_whitespace().next().unwrap_or("");
+        let layer = if first == "lifecycle" { format!("replace {body}") } else { body.clone() };
+        let file = dir.path().join(format!("snippet-{checked}.rebound"));
+        std::fs::write(&file, &layer).unwrap();
+        let beside = errors(engine.check_layers(&[Layer::Shipped, Layer::Path(file)]));
+        if !beside.is_empty() {
+            failures.push(format!("{}:{line}:\n{}", path.display(), beside.join("")));
         }
     }
     assert!(checked >= 8, "only {checked} snippets found");

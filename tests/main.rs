@@ -8,6 +8,8 @@ mod docs;
 mod dryrun;
 mod explain;
 mod fmt;
+mod fmt_cli;
+mod fmt_meaning;
 mod ingest_corpus;
 mod ingest_mail;
 mod ingest_webhooks;

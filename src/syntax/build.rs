@@ -260,9 +260,15 @@ fn expr(cx: &Ctx, p: &P) -> Res<Expr> {
                 }
             }
             // `not not x` is `x`: an even run of `not`s cancels out, so the
-            // tree stays shallow however many are written.
+            // tree stays shallow however many are written. So does a `not`
+            // before a parenthesised `not`: `not (not x)` is `x` too, which
+            // is what the formatter writes it as.
             let e = inner.ok_or_else(|| cx.bug(p, "empty condition"))?;
-            Ok(if nots % 2 == 1 { Expr::Not(Box::new(e)) } else { e })
+            Ok(match (nots % 2 == 1, e) {
+                (true, Expr::Not(x)) => *x,
+                (true, e) => Expr::Not(Box::new(e)),
+                (false, e) => e,
+            })
         }
         _ => Ok(Expr::Test(Spanned::new(test(cx, p)?, cx.span(p)))),
     }
