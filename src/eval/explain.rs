@@ -164,7 +164,9 @@ impl Policy {
         };
         let receiver = chosen.map(|(i, _)| i);
         let found = self.literals_in(&response.folded);
-        let cx = super::EvalCtx::new(self, &response, &found, Some(event), receiver);
+        let mut phrases = Vec::new();
+        self.index.phrases_in(&self.phrases, &response.folded, &found, &mut phrases);
+        let cx = super::EvalCtx::new(self, &response, &found, &phrases, Some(event), receiver);
         for level in receiver.into_iter().chain(std::iter::once(self.receivers.len())) {
             for (i, rule) in self.level_rules(level).iter().enumerate() {
                 let (ok, mut why) = explain(&rule.cond, &cx);
@@ -185,7 +187,23 @@ impl Policy {
                 }
             }
         }
-        let v = self.fallback(&response, receiver);
+        if let Some(i) = self.best_phrase(&response, &phrases)
+            && let Some(p) = self.phrases.get(i)
+            && let crate::policy::PhraseTarget::Reason(reason) = p.target
+        {
+            let o = crate::policy::Outcome { class: None, reason, scope: None };
+            let v = self.verdict(o, &response, receiver, Some(&p.id), Some(&p.location.label), Decider::Phrase(i), cx.signals);
+            trace.fallback = Some(format!(
+                "no rule matched; the phrase {} of `phrases {}` ({}) is in the text{}",
+                p.text,
+                v.reason,
+                p.location.label,
+                self.other_phrases(&response, &phrases, i)
+            ));
+            trace.provenance = Some((&p.provenance).into());
+            return (v, trace);
+        }
+        let v = self.fallback(&response, receiver, cx.signals);
         trace.fallback = Some(match v.decider {
             Decider::StatusTable(i) => {
                 let e = self.statuses.get(i);
@@ -212,6 +230,29 @@ impl Policy {
             _ => "no rule, status entry or reply entry matched: soft undefined".to_string(),
         });
         (v, trace)
+    }
+}
+
+impl Policy {
+    /// The other phrases found, and why the chosen one won (for explain).
+    fn other_phrases(&self, r: &Response, found: &[u32], chosen: usize) -> String {
+        let mut others = Vec::new();
+        for &i in found {
+            let Some(p) = self.phrases.get(i as usize) else { continue };
+            if i as usize == chosen {
+                continue;
+            }
+            let why = match p.target {
+                crate::policy::PhraseTarget::Reason(reason) if self.crosses_subject(reason, r) => {
+                    "crosses the status's subject".to_string()
+                }
+                crate::policy::PhraseTarget::Reason(_) => "less specific".to_string(),
+                crate::policy::PhraseTarget::Permanent => "says the refusal is permanent".to_string(),
+                crate::policy::PhraseTarget::Temporary => "says the refusal is temporary".to_string(),
+            };
+            others.push(format!("{} of `{}` ({why})", p.text, p.id));
+        }
+        if others.is_empty() { String::new() } else { format!("; also found: {}", others.join(", ")) }
     }
 }
 
@@ -275,6 +316,7 @@ fn why_not(a: &Atom, r: &Response) -> String {
         AtomTest::Domain(_) => format!("the domain is {}", r.domain),
         AtomTest::Script(_) => "the script did not return true".into(),
         AtomTest::Call(name, _) => format!("the host predicate `{name}` returned false"),
+        AtomTest::Phrase(_) => "the text holds no phrase of that table".into(),
         AtomTest::Flag(_) => {
             let flags: Vec<String> = r.flags.list().iter().map(|f| f.to_string()).collect();
             format!("the flags are {}", if flags.is_empty() { "none".into() } else { flags.join(", ") })

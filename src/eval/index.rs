@@ -24,7 +24,7 @@ use rustc_hash::FxHashMap;
 use aho_corasick::MatchKind;
 
 use crate::compile::patterns::{CodeSet, HostPat, Status, StatusPat};
-use crate::policy::{AtomTest, CompiledRule, Cond, Receiver, TableEntry};
+use crate::policy::{AtomTest, CompiledRule, Cond, Phrase, PhraseMatch, Receiver, TableEntry};
 
 /// A rule's necessary condition.
 #[derive(Debug, Clone)]
@@ -53,6 +53,9 @@ pub struct Index {
     long: FxHashMap<u32, memchr::memmem::Finder<'static>>,
     /// For each literal id, the (level, rule) pairs it selects.
     lit_rules: Vec<Vec<(u32, u32)>>,
+    /// For each literal id, the phrases it selects (a literal phrase, or
+    /// the first piece of a `words` phrase).
+    lit_phrases: Vec<Vec<u32>>,
     levels: Vec<Level>,
     domain_exact: FxHashMap<String, u32>,
     domain_suffix: FxHashMap<String, u32>,
@@ -90,11 +93,31 @@ impl Index {
     pub fn build(
         receivers: &mut [Receiver],
         global: &mut [CompiledRule],
+        phrases: &mut [Phrase],
         statuses: &[TableEntry<Vec<StatusPat>>],
         replies: &[TableEntry<CodeSet>],
     ) -> Index {
         let mut lits: HashMap<String, u32> = HashMap::new();
         let mut idx = Index::default();
+        for (i, p) in phrases.iter_mut().enumerate() {
+            let first = match &mut p.pattern {
+                PhraseMatch::Literal { text, id } => {
+                    *id = literal_id(text, &mut lits);
+                    *id
+                }
+                PhraseMatch::Words { pieces, ids, .. } => {
+                    *ids = pieces.iter().map(|s| literal_id(s, &mut lits)).collect();
+                    ids.first().copied().unwrap_or(0)
+                }
+            };
+            let slot = first as usize;
+            if idx.lit_phrases.len() <= slot {
+                idx.lit_phrases.resize(slot + 1, Vec::new());
+            }
+            if let Some(v) = idx.lit_phrases.get_mut(slot) {
+                v.push(i as u32);
+            }
+        }
         let n = receivers.len();
         for (level, rules) in receivers.iter_mut().map(|r| &mut r.rules[..]).chain(std::iter::once(global)).enumerate()
         {
@@ -248,6 +271,30 @@ impl Index {
         out.dedup();
     }
 
+    /// The phrases found in a folded text, in policy order: a literal
+    /// phrase when its literal was found; a `words` phrase when its pieces
+    /// are there in order, at most `within` words apart.
+    pub fn phrases_in(&self, phrases: &[Phrase], folded: &str, found: &[u32], out: &mut Vec<u32>) {
+        out.clear();
+        for id in found {
+            let Some(candidates) = self.lit_phrases.get(*id as usize) else { continue };
+            for &i in candidates {
+                let Some(p) = phrases.get(i as usize) else { continue };
+                let ok = match &p.pattern {
+                    PhraseMatch::Literal { .. } => true,
+                    PhraseMatch::Words { pieces, ids, within } => {
+                        ids.iter().all(|x| found.binary_search(x).is_ok()) && in_order(folded, pieces, *within)
+                    }
+                };
+                if ok {
+                    out.push(i);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
     /// The first status-table entry matching `s`.
     pub fn status_entry(&self, s: Status, table: &[TableEntry<Vec<StatusPat>>]) -> Option<usize> {
         match status_slot(s) {
@@ -311,6 +358,28 @@ fn lookup<'h>(
         rest = parent;
     }
     None
+}
+
+fn literal_id(s: &str, lits: &mut HashMap<String, u32>) -> u32 {
+    let next = lits.len() as u32;
+    *lits.entry(s.to_string()).or_insert(next)
+}
+
+/// Whether `pieces` occur in `text` in order, none overlapping the one
+/// before, with at most `within` words between two.
+pub fn in_order(text: &str, pieces: &[String], within: usize) -> bool {
+    let Some((first, rest)) = pieces.split_first() else { return false };
+    memchr::memmem::find_iter(text.as_bytes(), first.as_bytes()).any(|start| follows(text, start + first.len(), rest, within))
+}
+
+fn follows(text: &str, from: usize, rest: &[String], within: usize) -> bool {
+    let Some((next, more)) = rest.split_first() else { return true };
+    let Some(tail) = text.get(from..) else { return false };
+    // The earliest occurrence leaves the fewest words between: if it is too
+    // far, every later one is too.
+    let Some(at) = memchr::memmem::find(tail.as_bytes(), next.as_bytes()) else { return false };
+    let between = tail.get(..at).unwrap_or("");
+    between.split_whitespace().count() <= within && follows(text, from + at + next.len(), more, within)
 }
 
 /// Gives every literal of every text test its id in the automaton.

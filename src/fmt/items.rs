@@ -33,6 +33,49 @@ impl Printer<'_> {
                 self.block(r.span, 0, format!("extend receiver {}", r.name.node), |p| p.receiver_body(r, 1));
             }
             Item::ReplaceLifecycle(l) => self.block(l.span, 0, "replace lifecycle".into(), |p| p.lifecycle_body(l)),
+            Item::Phrases(t) => self.phrases(t),
+            Item::Stoplist(l) => self.stoplist(l),
+        }
+    }
+
+    /// `phrases NAME { … }`: each entry's patterns on a line (broken at 100
+    /// columns), its `source` and `note` on the lines below, indented.
+    fn phrases(&mut self, t: &PhrasesDecl) {
+        self.block(t.span, 0, format!("phrases {}", t.name.node), |p| {
+            for e in &t.entries {
+                let n = e.patterns.len();
+                let pieces: Vec<Piece> = e
+                    .patterns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, pat)| Piece::new(format!("{}{}", pattern(pat), if i + 1 < n { "," } else { "" }), pat.span()))
+                    .collect();
+                let (Some(first), Some(last)) = (e.patterns.first(), e.patterns.last()) else { continue };
+                p.unit(first.span().to(last.span()), 1, pieces);
+                p.provenance(&e.provenance, 2);
+            }
+        });
+    }
+
+    fn stoplist(&mut self, l: &StoplistDecl) {
+        self.block(l.span, 0, "stoplist".into(), |p| {
+            for (words, provenance, _) in &l.entries {
+                let (Some(first), Some(last)) = (words.first(), words.last()) else { continue };
+                p.unit(first.span.to(last.span), 1, list(words, |w| quote(&w.node)));
+                p.provenance(provenance, 2);
+            }
+        });
+    }
+
+    /// `source`, `observed` and `note` clauses, one per line.
+    fn provenance(&mut self, items: &[Provenance], depth: usize) {
+        for pv in items {
+            let s = match pv {
+                Provenance::Source(w) => format!("source {}", quote(&w.node)),
+                Provenance::Observed(w) => format!("observed {}", w.node),
+                Provenance::Note(w) => format!("note {}", quote(&w.node)),
+            };
+            self.simple(pv.span(), depth, s);
         }
     }
 
@@ -44,6 +87,7 @@ impl Printer<'_> {
                     ReasonField::Scope(w) => format!("scope {}", w.node),
                     ReasonField::On { code, class, .. } => format!("on {} {}", code.node, class.node),
                     ReasonField::Description(w) => format!("description {}", quote(&w.node)),
+                    ReasonField::Subjects(ws, _) => format!("subjects {}", words(ws)),
                 };
                 p.simple(f.span(), 1, s);
             }
@@ -271,14 +315,7 @@ impl Printer<'_> {
             Then::Fixed(o) => self.simple(r.then_span, depth, format!("then {}", outcome(o))),
             Then::Script(src) => self.simple(r.then_span, depth, format!("then script {}", script_text(src))),
         }
-        for pv in &r.provenance {
-            let s = match pv {
-                Provenance::Source(w) => format!("source {}", quote(&w.node)),
-                Provenance::Observed(w) => format!("observed {}", w.node),
-                Provenance::Note(w) => format!("note {}", quote(&w.node)),
-            };
-            self.simple(pv.span(), depth, s);
-        }
+        self.provenance(&r.provenance, depth);
         for ex in &r.examples {
             self.simple(ex.span, depth, format!("example {}", quote(&ex.node)));
         }
@@ -309,4 +346,16 @@ fn outcome(o: &Outcome) -> String {
         s.push_str(&sc.node);
     }
     s
+}
+
+/// A phrase pattern as written canonically.
+fn pattern(p: &PhrasePattern) -> String {
+    match p {
+        PhrasePattern::Literal(w) => quote(&w.node),
+        PhrasePattern::Words { pieces, within, .. } => {
+            let pieces: Vec<String> = pieces.iter().map(|w| quote(&w.node)).collect();
+            let within = within.as_ref().map(|w| format!(" within {}", w.node)).unwrap_or_default();
+            format!("words {}{within}", pieces.join(" "))
+        }
+    }
 }

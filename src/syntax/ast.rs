@@ -85,6 +85,68 @@ pub enum Item {
     ExtendReceiver(ReceiverDecl),
     /// `replace lifecycle { … }`: the lifecycle of an earlier layer, replaced whole.
     ReplaceLifecycle(LifecycleDecl),
+    /// `phrases REASON { … }`: wording that names a reason (or `permanent`,
+    /// `temporary`: wording that says how lasting a refusal is).
+    Phrases(PhrasesDecl),
+    /// `stoplist { … }`: words that may never decide a reason alone.
+    Stoplist(StoplistDecl),
+}
+
+/// `phrases NAME { … }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhrasesDecl {
+    /// The reason (or `permanent` / `temporary`).
+    pub name: Word,
+    /// The entries in order.
+    pub entries: Vec<PhraseEntry>,
+    /// The whole table.
+    pub span: Span,
+}
+
+/// One entry of a phrase table: patterns sharing their provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhraseEntry {
+    /// The patterns.
+    pub patterns: Vec<PhrasePattern>,
+    /// `source` and `note` clauses.
+    pub provenance: Vec<Provenance>,
+    /// The whole entry.
+    pub span: Span,
+}
+
+/// A phrase: literal words, or words in order a few words apart.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhrasePattern {
+    /// `"user unknown"`
+    Literal(Word),
+    /// `words "user" "does not exist" [within N]`
+    Words {
+        /// The pieces, in order.
+        pieces: Vec<Word>,
+        /// The most words between two pieces, when given.
+        within: Option<Word>,
+        /// The whole pattern.
+        span: Span,
+    },
+}
+
+impl PhrasePattern {
+    /// The span of the pattern.
+    pub fn span(&self) -> Span {
+        match self {
+            PhrasePattern::Literal(w) => w.span,
+            PhrasePattern::Words { span, .. } => *span,
+        }
+    }
+}
+
+/// `stoplist { … }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoplistDecl {
+    /// The entries: words sharing their provenance.
+    pub entries: Vec<(Vec<Word>, Vec<Provenance>, Span)>,
+    /// The whole list.
+    pub span: Span,
 }
 
 impl Item {
@@ -102,6 +164,8 @@ impl Item {
             Item::ReplaceRule(r) => r.span,
             Item::ExtendReceiver(r) => r.span,
             Item::ReplaceLifecycle(l) => l.span,
+            Item::Phrases(p) => p.span,
+            Item::Stoplist(s) => s.span,
         }
     }
 }
@@ -135,6 +199,8 @@ pub enum ReasonField {
     },
     /// `description "…"`
     Description(Word),
+    /// `subjects 1, 2`
+    Subjects(Vec<Word>, Span),
 }
 
 impl ReasonField {
@@ -142,7 +208,7 @@ impl ReasonField {
     pub fn span(&self) -> Span {
         match self {
             ReasonField::Class(w) | ReasonField::Scope(w) | ReasonField::Description(w) => w.span,
-            ReasonField::On { span, .. } => *span,
+            ReasonField::On { span, .. } | ReasonField::Subjects(_, span) => *span,
         }
     }
 }
@@ -341,6 +407,8 @@ pub enum Test {
     Script(ScriptSrc),
     /// `call is_vip`
     Call(Word),
+    /// `phrase user_unknown`
+    Phrase(Word),
 }
 
 /// The `lifecycle` block.
