@@ -162,7 +162,9 @@ pub const ALL_SUBJECTS: u8 = 0xff;
 pub fn standard_subjects(reason: &str) -> u8 {
     let bits = |s: &[u8]| s.iter().fold(0u8, |acc, n| acc | (1 << n));
     match reason {
-        "user_unknown" | "has_moved" => bits(&[1]),
+        // RFC 3463 X.7.1 covers "per-recipient filtering" too.
+        "user_unknown" => bits(&[1, 7]),
+        "has_moved" => bits(&[1]),
         "host_unknown" => bits(&[1, 4]),
         "not_accept" => bits(&[1, 3, 7]),
         "suspend" | "filtered" => bits(&[2, 7]),

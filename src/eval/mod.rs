@@ -231,11 +231,8 @@ impl Policy {
     /// Whether a reason chosen by words would cross the subject a specific
     /// status fixes (`5.2.1` is about the mailbox: not `user_unknown`).
     pub(crate) fn crosses_subject(&self, reason: crate::policy::ReasonId, r: &Response) -> bool {
-        let Some(s) = r.status else { return false };
-        if !(1..8).contains(&s.subject) {
-            return false;
-        }
-        self.reasons.get(reason).is_some_and(|info| info.subjects & (1 << s.subject) == 0)
+        let Some(subject) = fixed_subject(r) else { return false };
+        self.reasons.get(reason).is_some_and(|info| info.subjects & (1 << subject) == 0)
     }
 
     pub(crate) fn level_rules(&self, level: usize) -> &[CompiledRule] {
@@ -269,7 +266,7 @@ impl Policy {
     /// outcome script returns (`None` when the script declines or fails).
     pub(crate) fn rule_verdict<'p>(&'p self, rule: &'p CompiledRule, cx: &EvalCtx, d: Decider) -> Option<Verdict<'p>> {
         let Some(script) = &rule.then_script else {
-            if !rule.names_status && self.crosses_subject(rule.outcome.reason, cx.r) {
+            if gated(rule) && self.crosses_subject(rule.outcome.reason, cx.r) {
                 cx.note(self.crossing_note(rule.outcome.reason, cx.r));
                 return None;
             }
@@ -288,7 +285,7 @@ impl Policy {
             }
         };
         match self.outcome_from_text(&text) {
-            Ok(o) if !rule.names_status && self.crosses_subject(o.reason, cx.r) => {
+            Ok(o) if gated(rule) && self.crosses_subject(o.reason, cx.r) => {
                 cx.note(self.crossing_note(o.reason, cx.r));
                 None
             }
@@ -384,6 +381,13 @@ impl Policy {
     }
 }
 
+/// Whether a rule may not cross a status's subject: a global rule that
+/// names no status. A receiver's rules speak for that receiver's own use of
+/// codes, and a rule that names a status says what it means under it.
+fn gated(rule: &CompiledRule) -> bool {
+    rule.receiver.is_none() && !rule.names_status
+}
+
 /// The class of a verdict, computed (docs/knowledge.md): the outcome's
 /// class when the rule states one, else the reason's (its `on 4xx` class on
 /// a 4xx); then the reply class has the last word — a 4xx is never `hard`
@@ -402,6 +406,24 @@ pub fn class_of(stated: Option<Class>, info: Option<&crate::model::ReasonInfo>, 
         (true, Class::Block) if stated.is_none() && !sig.permanent => Class::Defer,
         _ => class,
     }
+}
+
+/// The subject a response's status fixes, if it fixes one: a status whose
+/// subject is 1 to 7 and whose detail is not 0 (`x.y.0` is "other or
+/// undefined" status of that subject: it names none), unless the reply code
+/// says otherwise — RFC 5321 gives 551 and 553 to the address and 552 to
+/// storage, so a `552 5.1.1 … over quota` is not about the address.
+pub fn fixed_subject(r: &Response) -> Option<u16> {
+    let s = r.status?;
+    if !(1..8).contains(&s.subject) || s.detail == 0 {
+        return None;
+    }
+    let agrees = match r.code {
+        Some(551 | 553) => s.subject == 1,
+        Some(552) => matches!(s.subject, 2 | 3),
+        _ => true,
+    };
+    agrees.then_some(s.subject)
 }
 
 /// The RFC 3463 name of a status subject.
