@@ -128,6 +128,9 @@ vocabulary! {
         Multiline = "multiline",
         /// The sending MTA wrapped the receiver's words (`host … said:`).
         Wrapped = "wrapped",
+        /// A final report (DSN `Action: failed`) whose status is 4.X.X: the
+        /// MTA gave up retrying a temporary failure.
+        FinalTemporary = "final_temporary",
     }
 }
 
@@ -172,7 +175,8 @@ pub fn standard_subjects(reason: &str) -> u8 {
         "system_full" | "mailer_error" => bits(&[3]),
         "system_error" => bits(&[3, 4, 5]),
         "expired" | "network_error" => bits(&[4]),
-        "rate_limited" => bits(&[3, 4, 5, 7]),
+        // X.2.1 "not accepting messages" covers a mailbox that receives too fast.
+        "rate_limited" => bits(&[2, 3, 4, 5, 7]),
         "blocked" | "bad_reputation" | "require_ptr" | "auth_failure" => bits(&[7]),
         "rejected" => bits(&[1, 7]),
         "security_error" | "failed_starttls" => bits(&[5, 7]),

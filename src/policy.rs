@@ -230,6 +230,10 @@ pub struct Phrase {
     pub provenance: Provenance,
     /// `phrases.REASON`, the id verdicts name.
     pub id: String,
+    /// From a `weak` table: decides only when no other table's phrase is found.
+    pub weak: bool,
+    /// An `except` entry: when found, the table's phrases do not count.
+    pub veto: bool,
 }
 
 impl Phrase {

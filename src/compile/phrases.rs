@@ -65,7 +65,7 @@ pub(super) fn phrases(unit: &mut Unit) {
             }
         }
     }
-    unit.stoplist.sort();
+    unit.stoplist.sort_by(|a, b| core(a).cmp(core(b)));
     unit.stoplist.dedup();
     let mut seen: HashMap<String, (String, Span)> = HashMap::new();
     for (_, file) in &files {
@@ -85,7 +85,7 @@ fn lower_table(unit: &mut Unit, table: &ast::PhrasesDecl, seen: &mut HashMap<Str
     let id = format!("phrases.{}", table.name.node);
     for entry in &table.entries {
         let provenance = entry_provenance(&entry.provenance);
-        if provenance.source.is_none() {
+        if provenance.source.is_none() && !entry.except {
             unit.diags.push(
                 Diagnostic::warning(codes::PHRASE_WITHOUT_SOURCE, entry.span, "this phrase does not say where its wording comes from")
                     .with_help("add `source \"…\"`: an MTA's source or documentation, a receiver's page, an RFC, or another tool's rule table"),
@@ -97,11 +97,18 @@ fn lower_table(unit: &mut Unit, table: &ast::PhrasesDecl, seen: &mut HashMap<Str
                 PhraseMatch::Literal { text, .. } => text.clone(),
                 PhraseMatch::Words { pieces, .. } => pieces.join(" … "),
             };
-            if stop_words_only(&unit.stoplist, &key) {
+            // Signals are made of such words on purpose: they never decide a reason.
+            let stop = match &pattern {
+                PhraseMatch::Literal { text, .. } => stop_words_only(&unit.stoplist, text),
+                PhraseMatch::Words { pieces, .. } => {
+                    pieces.iter().all(|p| stop_words_only(&unit.stoplist, p) || core(p).is_empty())
+                }
+            };
+            if stop && !entry.except && matches!(target, PhraseTarget::Reason(_)) {
                 unit.diags.push(stop_word_error(pat.span(), &key));
                 continue;
             }
-            if let PhraseTarget::Reason(_) = target {
+            if let (PhraseTarget::Reason(_), false) = (target, entry.except) {
                 match seen.get(&key) {
                     Some((other, at)) if *other != table.name.node => unit.diags.push(
                         Diagnostic::warning(
@@ -125,6 +132,8 @@ fn lower_table(unit: &mut Unit, table: &ast::PhrasesDecl, seen: &mut HashMap<Str
                 location: location(unit, pat.span()),
                 provenance: provenance.clone(),
                 id: id.clone(),
+                weak: table.weak,
+                veto: entry.except,
             });
         }
     }
@@ -193,18 +202,16 @@ fn pattern_of(unit: &mut Unit, pat: &PhrasePattern) -> Option<PhraseMatch> {
     }
 }
 
-/// Whether every word of `text` is a stop-list entry (or the text is one).
+/// Whether `text` is a stop-list entry: the same words, whatever the
+/// punctuation around them (`spam`, `"spam."`, `try again later!`). Longer
+/// phrases that contain such words are fine — "user unknown" is not "unknown".
 pub(crate) fn stop_words_only(stoplist: &[String], text: &str) -> bool {
-    if stoplist.is_empty() {
-        return false;
-    }
-    let is_stop = |w: &str| stoplist.binary_search_by(|s| s.as_str().cmp(w)).is_ok();
-    if is_stop(text) {
-        return true;
-    }
-    let words: Vec<&str> =
-        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty() && *w != "…").collect();
-    !words.is_empty() && words.iter().all(|w| is_stop(w))
+    let core = text.trim_matches(|c: char| !c.is_alphanumeric());
+    stoplist.binary_search_by(|s| s.trim_matches(|c: char| !c.is_alphanumeric()).cmp(core)).is_ok()
+}
+
+fn core(s: &str) -> &str {
+    s.trim_matches(|c: char| !c.is_alphanumeric())
 }
 
 fn stop_word_error(span: Span, text: &str) -> Diagnostic {

@@ -234,6 +234,69 @@ impl Policy {
 }
 
 impl Policy {
+    /// Classifies as [`Policy::classify`] would if the rules, phrases and
+    /// table entries whose `file:line` `masked` says were not there — how
+    /// cross-validation asks what the policy would decide without the
+    /// knowledge one source gave it (`crate::measure`). Tries every rule in
+    /// order, like [`Policy::classify_traced`].
+    pub fn classify_masked(&self, event: &Event, masked: &dyn Fn(&str) -> bool) -> Verdict<'_> {
+        if event.kind != EventType::Bounce {
+            return self.not_a_bounce(event.kind);
+        }
+        let response = normalize(&raw_of(event));
+        let receiver = self.choose_receiver(&response).map(|(i, _)| i);
+        let found = self.literals_in(&response.folded);
+        let mut phrases = Vec::new();
+        self.index.phrases_in(&self.phrases, &response.folded, &found, &mut phrases);
+        phrases.retain(|&i| !masked(&self.decider_key(Decider::Phrase(i as usize)).unwrap_or_default()));
+        let cx = super::EvalCtx::new(self, &response, &found, &phrases, Some(event), receiver);
+        for level in receiver.into_iter().chain(std::iter::once(self.receivers.len())) {
+            for (i, rule) in self.level_rules(level).iter().enumerate() {
+                if masked(&rule.id) || !eval(&rule.cond, &cx) {
+                    continue;
+                }
+                if let Some(v) = self.rule_verdict(rule, &cx, Decider::Rule(level, i)) {
+                    return v;
+                }
+            }
+        }
+        if let Some(i) = self.best_phrase(&response, &phrases)
+            && let Some(p) = self.phrases.get(i)
+            && let crate::policy::PhraseTarget::Reason(reason) = p.target
+        {
+            let o = crate::policy::Outcome { class: None, reason, scope: None };
+            return self.verdict(o, &response, receiver, Some(&p.id), Some(&p.location.label), Decider::Phrase(i), cx.signals);
+        }
+        if let Some(s) = response.status
+            && let Some((i, e)) =
+                self.statuses.iter().enumerate().find(|(_, e)| !masked(&e.location.label) && e.key.iter().any(|p| p.matches(s)))
+        {
+            let d = Decider::StatusTable(i);
+            return self.verdict(e.outcome, &response, receiver, None, Some(&e.location.label), d, cx.signals);
+        }
+        if let Some(c) = response.code
+            && let Some((i, e)) =
+                self.replies.iter().enumerate().find(|(_, e)| !masked(&e.location.label) && e.key.contains(c))
+        {
+            let d = Decider::ReplyTable(i);
+            return self.verdict(e.outcome, &response, receiver, None, Some(&e.location.label), d, cx.signals);
+        }
+        self.fallback(&Response { status: None, code: None, ..response.clone() }, receiver, cx.signals)
+    }
+
+    /// What names a decider for measurement: a rule's id, a phrase's place
+    /// and words (`policies/phrases/user_unknown.rebound:14 "no such user"`),
+    /// a table entry's place.
+    pub fn decider_key(&self, d: Decider) -> Option<String> {
+        match d {
+            Decider::Rule(level, i) => self.level_rules(level).get(i).map(|r| r.id.clone()),
+            Decider::Phrase(i) => self.phrases.get(i).map(|p| format!("{} {}", p.location.label, p.text)),
+            Decider::StatusTable(i) => self.statuses.get(i).map(|e| e.location.label.clone()),
+            Decider::ReplyTable(i) => self.replies.get(i).map(|e| e.location.label.clone()),
+            Decider::Default | Decider::NotABounce => None,
+        }
+    }
+
     /// The other phrases found, and why the chosen one won (for explain).
     fn other_phrases(&self, r: &Response, found: &[u32], chosen: usize) -> String {
         let mut others = Vec::new();

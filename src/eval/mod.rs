@@ -205,16 +205,20 @@ impl Policy {
     /// the status's subject allows: the most specific (the most characters
     /// to find), then the first in policy order.
     pub(crate) fn best_phrase(&self, r: &Response, phrases: &[u32]) -> Option<usize> {
-        let mut best: Option<(usize, usize)> = None;
-        for &i in phrases {
-            let Some(p) = self.phrases.get(i as usize) else { continue };
-            let crate::policy::PhraseTarget::Reason(reason) = p.target else { continue };
-            if self.crosses_subject(reason, r) {
+        use crate::policy::PhraseTarget;
+        let found = || phrases.iter().filter_map(|&i| self.phrases.get(i as usize).map(|p| (i as usize, p)));
+        // A table whose `except` words are in the text does not count.
+        let vetoed: Vec<PhraseTarget> = found().filter(|(_, p)| p.veto).map(|(_, p)| p.target).collect();
+        let mut best: Option<(usize, (bool, usize))> = None;
+        for (i, p) in found() {
+            let PhraseTarget::Reason(reason) = p.target else { continue };
+            if p.veto || vetoed.contains(&p.target) || self.crosses_subject(reason, r) {
                 continue;
             }
-            let w = p.weight();
-            if best.is_none_or(|(_, bw)| w > bw) {
-                best = Some((i as usize, w));
+            // Not weak before weak, then the most characters.
+            let rank = (!p.weak, p.weight());
+            if best.is_none_or(|(_, b)| rank > b) {
+                best = Some((i, rank));
             }
         }
         best.map(|(i, _)| i)
@@ -569,7 +573,12 @@ pub(crate) fn atom(a: &Atom, cx: &EvalCtx) -> bool {
         }
         AtomTest::Call(_, p) => (p.0)(&cx.script_context()),
         AtomTest::Phrase(t) => {
-            cx.phrases.iter().any(|&i| cx.policy.phrases.get(i as usize).is_some_and(|p| p.target == *t))
+            let found = |veto: bool| {
+                cx.phrases
+                    .iter()
+                    .any(|&i| cx.policy.phrases.get(i as usize).is_some_and(|p| p.target == *t && p.veto == veto))
+            };
+            found(false) && !found(true)
         }
     }
 }

@@ -41,17 +41,24 @@ impl Printer<'_> {
     /// `phrases NAME { … }`: each entry's patterns on a line (broken at 100
     /// columns), its `source` and `note` on the lines below, indented.
     fn phrases(&mut self, t: &PhrasesDecl) {
-        self.block(t.span, 0, format!("phrases {}", t.name.node), |p| {
+        let weak = if t.weak { " weak" } else { "" };
+        self.block(t.span, 0, format!("phrases {}{weak}", t.name.node), |p| {
             for e in &t.entries {
                 let n = e.patterns.len();
-                let pieces: Vec<Piece> = e
+                let mut pieces: Vec<Piece> = e
                     .patterns
                     .iter()
                     .enumerate()
                     .map(|(i, pat)| Piece::new(format!("{}{}", pattern(pat), if i + 1 < n { "," } else { "" }), pat.span()))
                     .collect();
+                if e.except
+                    && let (Some(first), Some(pat)) = (pieces.first_mut(), e.patterns.first())
+                {
+                    let span = Span::new(e.span.file, e.span.start..pat.span().end);
+                    *first = Piece::new(format!("except {}", first.text()), span);
+                }
                 let (Some(first), Some(last)) = (e.patterns.first(), e.patterns.last()) else { continue };
-                p.unit(first.span().to(last.span()), 1, pieces);
+                p.unit_width(first.span().to(last.span()), 1, pieces);
                 p.provenance(&e.provenance, 2);
             }
         });
@@ -61,7 +68,7 @@ impl Printer<'_> {
         self.block(l.span, 0, "stoplist".into(), |p| {
             for (words, provenance, _) in &l.entries {
                 let (Some(first), Some(last)) = (words.first(), words.last()) else { continue };
-                p.unit(first.span.to(last.span), 1, list(words, |w| quote(&w.node)));
+                p.unit_width(first.span.to(last.span), 1, list(words, |w| quote(&w.node)));
                 p.provenance(provenance, 2);
             }
         });

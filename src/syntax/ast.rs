@@ -97,6 +97,8 @@ pub enum Item {
 pub struct PhrasesDecl {
     /// The reason (or `permanent` / `temporary`).
     pub name: Word,
+    /// `weak`: its phrases decide only when no other table's phrase is found.
+    pub weak: bool,
     /// The entries in order.
     pub entries: Vec<PhraseEntry>,
     /// The whole table.
@@ -106,6 +108,8 @@ pub struct PhrasesDecl {
 /// One entry of a phrase table: patterns sharing their provenance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhraseEntry {
+    /// `except …`: the patterns veto the table instead of naming it.
+    pub except: bool,
     /// The patterns.
     pub patterns: Vec<PhrasePattern>,
     /// `source` and `note` clauses.

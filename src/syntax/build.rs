@@ -143,14 +143,24 @@ fn reason(cx: &Ctx, p: &P) -> Res<ReasonDecl> {
 }
 
 fn phrases(cx: &Ctx, p: &P) -> Res<PhrasesDecl> {
-    let mut it = kids(p).skip(1);
+    let mut it = kids(p).skip(1).peekable();
     let name = cx.word(&next(cx, p, &mut it)?);
+    let weak = it.next_if(|k| k.as_rule() == R::kw_weak).is_some();
     let mut entries = Vec::new();
     for e in it {
         let mut patterns = Vec::new();
         let mut provenance = Vec::new();
-        for part in kids(&e) {
+        let mut except = false;
+        let mut parts: Vec<P> = kids(&e).collect();
+        if let Some(first) = parts.first()
+            && first.as_rule() == R::phrase_except
+        {
+            except = true;
+            parts = kids(first).skip(1).collect();
+        }
+        for part in parts {
             match part.as_rule() {
+                R::string if except => patterns.push(PhrasePattern::Literal(string(cx, &part)?)),
                 R::phrase_pat => {
                     let pat = next(cx, &part, &mut kids(&part))?;
                     patterns.push(if pat.as_rule() == R::words_pat {
@@ -172,9 +182,9 @@ fn phrases(cx: &Ctx, p: &P) -> Res<PhrasesDecl> {
                 _ => return Err(cx.bug(&part, "unexpected phrase part")),
             }
         }
-        entries.push(PhraseEntry { patterns, provenance, span: cx.span(&e) });
+        entries.push(PhraseEntry { except, patterns, provenance, span: cx.span(&e) });
     }
-    Ok(PhrasesDecl { name, entries, span: cx.span(p) })
+    Ok(PhrasesDecl { name, weak, entries, span: cx.span(p) })
 }
 
 fn stoplist(cx: &Ctx, p: &P) -> Res<StoplistDecl> {

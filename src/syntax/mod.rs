@@ -257,6 +257,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_stoplist | Rule::stoplist_decl => "`stoplist`",
         Rule::phrase_entry | Rule::phrase_pat | Rule::stop_entry => "a quoted phrase or `words`",
         Rule::kw_words | Rule::words_pat => "`words`",
+        Rule::kw_weak => "`weak`",
+        Rule::kw_except | Rule::phrase_except => "`except`",
         Rule::phrase_extra => "`source` or `note`",
         Rule::kw_subjects | Rule::reason_subjects => "`subjects`",
         Rule::receiver_decl => "`receiver`",

@@ -1,0 +1,354 @@
+//! How well the policy's knowledge holds on answers it was not written
+//! from: agreement with two labelled corpora, visible and cross-validated
+//! by source (`rebound measure`, docs/knowledge.md).
+//!
+//! - **Answers** (`tests/data/responses.jsonl`): SMTP answers with the
+//!   class and reason Rebound should give; the *fold* of a case is the
+//!   document it was published in (its `source`: a receiver's page, an MTA's
+//!   file, another tool's table), or, by choice, its receiver.
+//! - **DSN** (a directory with `emails/` and `expected.jsonl`): real bounce
+//!   emails through `ingest`, against Sisimai's per-recipient labels; the
+//!   fold of a row is its MTA family (`lhost-postfix`, `rhost-google`, …).
+//!
+//! Cross-validation rebuilds nothing but the measurement: for each fold, the
+//! rules and phrases that decide only cases of that fold — knowledge no
+//! other source backs — are masked, and the fold's cases are classified
+//! again ([`Policy::classify_masked`]). The cross-validated score is what
+//! the policy would score on a source it had never seen, if everything it
+//! learnt only from that source were missing. The code tables are never
+//! masked: they are the RFCs', not any source's. Nothing here prints.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::eval::{Decider, Verdict};
+use crate::event::Event;
+use crate::policy::Policy;
+
+/// Which corpus a case comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Corpus {
+    /// SMTP answers with Rebound's labels.
+    Answers,
+    /// Bounce emails with Sisimai's labels.
+    Dsn,
+}
+
+/// One labelled case.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// The corpus.
+    pub corpus: Corpus,
+    /// Its id (`gmail-012`, `lhost-postfix-07.eml#1`).
+    pub id: String,
+    /// The source it comes from: what cross-validation leaves out.
+    pub fold: String,
+    /// The event as a JSON line, when there is one (ingest may find none).
+    pub event: Option<String>,
+    /// The class expected, when the labels give one.
+    pub class: Option<String>,
+    /// The reason expected.
+    pub reason: String,
+    /// Whether the labels call it a hard bounce (DSN labels only).
+    pub hard: Option<bool>,
+}
+
+/// How the answers corpus is split for cross-validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FoldBy {
+    /// The document an answer was published in (`source`, up to `;` or ` (`).
+    #[default]
+    Source,
+    /// The receiver.
+    Receiver,
+}
+
+/// The document of a `source` field: its first reference, without a
+/// fragment or a parenthesised detail.
+pub fn document(source: &str) -> String {
+    let first = source.split(';').next().unwrap_or("").split(" (").next().unwrap_or("");
+    first.split('#').next().unwrap_or("").trim().to_string()
+}
+
+/// Reads the answers corpus: one JSON object per line with `id`,
+/// `receiver`, `source`, the answer and `expect {class, reason}`.
+pub fn answers(text: &str, by: FoldBy) -> Result<Vec<Case>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        let event = serde_json::json!({"id": s("id"), "recipient": s("recipient"), "code": v.get("code"),
+            "status": s("status"), "text": s("text"), "mx": s("mx")});
+        out.push(Case {
+            corpus: Corpus::Answers,
+            id: s("id").unwrap_or_else(|| format!("line {}", n + 1)),
+            fold: match by {
+                FoldBy::Receiver => s("receiver").unwrap_or_else(|| "generic".into()),
+                FoldBy::Source => s("source").map(|x| document(&x)).unwrap_or_else(|| "unknown".into()),
+            },
+            event: Some(event.to_string()),
+            class: v.pointer("/expect/class").and_then(|x| x.as_str()).map(str::to_string),
+            reason: v.pointer("/expect/reason").and_then(|x| x.as_str()).unwrap_or("").to_string(),
+            hard: None,
+        });
+    }
+    Ok(out)
+}
+
+/// Sisimai's reason names, mapped to Rebound's standard reasons.
+pub fn map_sisimai_reason(sisimai: &str) -> &str {
+    match sisimai {
+        "userunknown" => "user_unknown",
+        "hostunknown" => "host_unknown",
+        "hasmoved" => "has_moved",
+        "notaccept" => "not_accept",
+        "mailboxfull" => "mailbox_full",
+        "mesgtoobig" | "exceedlimit" => "message_too_big",
+        "speeding" | "toomanyconn" => "rate_limited",
+        "badreputation" => "bad_reputation",
+        "requireptr" => "require_ptr",
+        "authfailure" => "auth_failure",
+        "spamdetected" => "spam_detected",
+        "virusdetected" => "virus_detected",
+        "policyviolation" => "policy_violation",
+        "securityerror" => "security_error",
+        "notcompliantrfc" => "not_compliant_rfc",
+        "systemerror" => "system_error",
+        "systemfull" => "system_full",
+        "networkerror" => "network_error",
+        "contenterror" => "content_error",
+        "mailererror" => "mailer_error",
+        "syntaxerror" => "syntax_error",
+        "norelaying" => "no_relaying",
+        "failedstarttls" => "failed_starttls",
+        "onhold" => "on_hold",
+        other => other,
+    }
+}
+
+/// The MTA family of a corpus file: its name without the number
+/// (`lhost-postfix-07.eml` → `lhost-postfix`).
+pub fn family(file: &str) -> String {
+    let stem = file.strip_suffix(".eml").unwrap_or(file);
+    match stem.rsplit_once('-') {
+        Some((head, tail)) if tail.chars().all(|c| c.is_ascii_digit()) => head.to_string(),
+        _ => stem.to_string(),
+    }
+}
+
+/// Reads a DSN corpus directory: each labelled row of `expected.jsonl`,
+/// with the event `ingest` makes of its email.
+pub fn dsn(dir: &Path) -> Result<Vec<Case>, String> {
+    let expected =
+        std::fs::read_to_string(dir.join("expected.jsonl")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut by_file: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    for line in expected.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        by_file.entry(v["file"].as_str().unwrap_or("").to_string()).or_default().push(v);
+    }
+    let mut out = Vec::new();
+    for (file, labels) in by_file {
+        let raw = std::fs::read(dir.join("emails").join(&file)).map_err(|e| format!("{file}: {e}"))?;
+        let parsed = crate::ingest::mail::parse(&raw, &file, &crate::ingest::Options::default());
+        for label in labels {
+            let index = label["index"].as_u64().unwrap_or(1) as usize;
+            out.push(Case {
+                corpus: Corpus::Dsn,
+                id: format!("{file}#{index}"),
+                fold: family(&file),
+                event: index.checked_sub(1).and_then(|i| parsed.events.get(i)).map(|e| e.to_json_line()),
+                class: None,
+                reason: map_sisimai_reason(label["reason"].as_str().unwrap_or("")).to_string(),
+                hard: label["hardbounce"].as_bool(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// What the policy made of a case.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The case's id.
+    pub id: String,
+    /// Its fold.
+    pub fold: String,
+    /// Whether there was an event to classify.
+    pub found: bool,
+    /// The class given.
+    pub class: Option<String>,
+    /// The reason given.
+    pub reason: Option<String>,
+    /// What decided (`file:line`), if a rule, phrase or table entry did.
+    pub decider: Option<String>,
+    /// Whether a code table or the default decided.
+    pub fallback: bool,
+    /// The class agrees (answers).
+    pub class_ok: bool,
+    /// The reason agrees.
+    pub reason_ok: bool,
+    /// Hard or not agrees (DSN).
+    pub hard_ok: bool,
+}
+
+fn judge(policy: &Policy, case: &Case, v: Option<&Verdict>) -> Outcome {
+    let reason = v.map(|v| v.reason.to_string());
+    let class = v.map(|v| v.class.to_string());
+    let hard = v.is_some_and(|v| v.class == crate::model::Class::Hard);
+    Outcome {
+        id: case.id.clone(),
+        fold: case.fold.clone(),
+        found: v.is_some(),
+        decider: v.and_then(|v| policy.decider_key(v.decider)),
+        fallback: v.is_some_and(|v| {
+            matches!(v.decider, Decider::StatusTable(_) | Decider::ReplyTable(_) | Decider::Default)
+        }),
+        class_ok: case.class.is_none() || case.class == class,
+        reason_ok: reason.as_deref() == Some(case.reason.as_str()),
+        hard_ok: v.is_some() && case.hard.is_none_or(|h| h == hard),
+        class,
+        reason,
+    }
+}
+
+/// Agreement, as percentages of a corpus's cases.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Scores {
+    /// How many cases.
+    pub cases: usize,
+    /// An event was found (DSN: ingest found the recipient).
+    pub found: f64,
+    /// The class agrees (answers).
+    pub class: f64,
+    /// The reason agrees.
+    pub reason: f64,
+    /// Hard or not agrees (DSN).
+    pub hard: f64,
+    /// A code table or the default decided.
+    pub fallback: f64,
+}
+
+fn scores(outcomes: &[&Outcome]) -> Scores {
+    let n = outcomes.len();
+    let pct = |f: &dyn Fn(&Outcome) -> bool| {
+        if n == 0 { 100.0 } else { 100.0 * outcomes.iter().filter(|o| f(o)).count() as f64 / n as f64 }
+    };
+    Scores {
+        cases: n,
+        found: pct(&|o| o.found),
+        class: pct(&|o| o.class_ok && o.found),
+        reason: pct(&|o| o.reason_ok),
+        hard: pct(&|o| o.hard_ok),
+        fallback: pct(&|o| o.fallback),
+    }
+}
+
+/// A rule or phrase and the folds whose cases it decided.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeciderHits {
+    /// Where it is (`file:line`).
+    pub decider: String,
+    /// Cases decided, by fold.
+    pub by_fold: BTreeMap<String, usize>,
+}
+
+/// One corpus measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorpusReport {
+    /// Which corpus.
+    pub corpus: Corpus,
+    /// With the whole policy.
+    pub visible: Scores,
+    /// Each fold with the knowledge only it backs masked.
+    pub cross_validated: Scores,
+    /// Per fold: (cases, visible reason %, cross-validated reason %).
+    pub folds: BTreeMap<String, (usize, f64, f64)>,
+    /// The cases the whole policy gets wrong.
+    pub misses: Vec<Outcome>,
+    /// The cases it gets wrong once each fold's own knowledge is masked.
+    pub cross_validated_misses: Vec<Outcome>,
+}
+
+/// Both corpora measured, and the knowledge only one source backs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Per corpus.
+    pub corpora: Vec<CorpusReport>,
+    /// Rules and phrases that decided cases of one fold only.
+    pub single_source: Vec<DeciderHits>,
+    /// Rules and phrases that decided cases of several folds.
+    pub shared: Vec<DeciderHits>,
+}
+
+/// Measures a policy on labelled cases: visible and cross-validated by fold.
+pub fn measure(policy: &Policy, cases: &[Case]) -> Report {
+    let parsed: Vec<Option<String>> = cases.iter().map(|c| c.event.clone()).collect();
+    let verdict_of = |i: usize, masked: &dyn Fn(&str) -> bool| {
+        let line = parsed.get(i).and_then(|l| l.as_deref())?;
+        let event = Event::parse(line).ok()?;
+        Some(judge(policy, &cases[i], Some(&policy.classify_masked(&event, masked))))
+    };
+    let visible: Vec<Outcome> =
+        (0..cases.len()).map(|i| verdict_of(i, &|_| false).unwrap_or_else(|| judge(policy, &cases[i], None))).collect();
+    // Which folds each rule or phrase decided (the code tables are the RFCs': never masked).
+    let mut hits: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for o in visible.iter().filter(|o| !o.fallback) {
+        if let Some(d) = &o.decider {
+            *hits.entry(d.clone()).or_default().entry(o.fold.clone()).or_default() += 1;
+        }
+    }
+    let only: BTreeMap<String, BTreeSet<String>> = hits
+        .iter()
+        .filter(|(_, by)| by.len() == 1)
+        .filter_map(|(d, by)| by.keys().next().map(|f| (f.clone(), d.clone())))
+        .fold(BTreeMap::new(), |mut m, (f, d)| {
+            m.entry(f).or_insert_with(BTreeSet::new).insert(d);
+            m
+        });
+    let empty = BTreeSet::new();
+    let cross: Vec<Outcome> = (0..cases.len())
+        .map(|i| {
+            let masked = only.get(&cases[i].fold).unwrap_or(&empty);
+            verdict_of(i, &|label| masked.contains(label)).unwrap_or_else(|| judge(policy, &cases[i], None))
+        })
+        .collect();
+    let mut corpora = Vec::new();
+    for corpus in [Corpus::Answers, Corpus::Dsn] {
+        let pick = |all: &[Outcome]| -> Vec<usize> {
+            (0..all.len()).filter(|&i| cases.get(i).is_some_and(|c| c.corpus == corpus)).collect()
+        };
+        let idx = pick(&visible);
+        if idx.is_empty() {
+            continue;
+        }
+        let vis: Vec<&Outcome> = idx.iter().filter_map(|&i| visible.get(i)).collect();
+        let cv: Vec<&Outcome> = idx.iter().filter_map(|&i| cross.get(i)).collect();
+        let mut folds: BTreeMap<String, (usize, f64, f64)> = BTreeMap::new();
+        let fold_names: BTreeSet<&str> = vis.iter().map(|o| o.fold.as_str()).collect();
+        for f in fold_names {
+            let a: Vec<&Outcome> = vis.iter().copied().filter(|o| o.fold == f).collect();
+            let b: Vec<&Outcome> = cv.iter().copied().filter(|o| o.fold == f).collect();
+            folds.insert(f.to_string(), (a.len(), scores(&a).reason, scores(&b).reason));
+        }
+        corpora.push(CorpusReport {
+            corpus,
+            visible: scores(&vis),
+            cross_validated: scores(&cv),
+            folds,
+            misses: vis.iter().filter(|o| !(o.reason_ok && o.class_ok && o.hard_ok)).map(|o| (*o).clone()).collect(),
+            cross_validated_misses: cv
+                .iter()
+                .filter(|o| !(o.reason_ok && o.class_ok && o.hard_ok))
+                .map(|o| (*o).clone())
+                .collect(),
+        });
+    }
+    let (single_source, shared): (Vec<DeciderHits>, Vec<DeciderHits>) = hits
+        .into_iter()
+        .map(|(decider, by_fold)| DeciderHits { decider, by_fold })
+        .partition(|h| h.by_fold.len() == 1);
+    Report { corpora, single_source, shared }
+}
