@@ -11,12 +11,14 @@
 //!   fold of a row is its MTA family (`lhost-postfix`, `rhost-google`, …).
 //!
 //! Cross-validation rebuilds nothing but the measurement: for each fold, the
-//! rules and phrases that decide only cases of that fold — knowledge no
-//! other source backs — are masked, and the fold's cases are classified
-//! again ([`Policy::classify_masked`]). The cross-validated score is what
-//! the policy would score on a source it had never seen, if everything it
-//! learnt only from that source were missing. The code tables are never
-//! masked: they are the RFCs', not any source's. Nothing here prints.
+//! knowledge that fold backs is masked and the fold's cases are classified
+//! again ([`Policy::classify_masked`]). A rule or phrase is backed by the
+//! document its `source` cites; one that cites the left-out document (the
+//! Gmail page the Gmail answers come from, the Sisimai module of the MTA
+//! family left out), or cites nothing and decides cases of that fold only,
+//! is masked. The cross-validated score is what the policy would score on a
+//! source it had never read. The code tables are never masked: they are the
+//! RFCs'. Nothing here prints.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -214,6 +216,41 @@ fn judge(policy: &Policy, case: &Case, v: Option<&Verdict>) -> Outcome {
     }
 }
 
+/// Every rule and phrase of a policy with the source it cites.
+fn decider_sources(policy: &Policy) -> Vec<(String, Option<String>)> {
+    let mut out: Vec<(String, Option<String>)> =
+        policy.all_rules().map(|r| (r.id.clone(), r.provenance.source.clone())).collect();
+    for (i, p) in policy.phrases().iter().enumerate() {
+        if let Some(key) = policy.decider_key(Decider::Phrase(i)) {
+            out.push((key, p.provenance.source.clone()));
+        }
+    }
+    out
+}
+
+/// Whether a source cites the document (or MTA family) a fold stands for:
+/// the family's Sisimai module (`lhost-postfix` → `lhost/postfix`), or the
+/// fold's page or file (`support.google.com/a/answer/3726730`,
+/// `rhost/for-yahooinc.go`, `learn.microsoft.com …`).
+pub fn cites_fold(source: &str, fold: &str) -> bool {
+    let source = source.to_lowercase();
+    let fold = fold.to_lowercase();
+    if let Some((kind, name)) = fold.split_once('-')
+        && matches!(kind, "lhost" | "rhost")
+    {
+        return source.contains(&format!("{kind}/{name}.")) || source.contains(&format!("{kind}/for-{name}"));
+    }
+    let first = fold.split_whitespace().next().unwrap_or("");
+    let key = if first.contains('/') {
+        // The last two segments of a path or URL: specific enough to name one document.
+        let parts: Vec<&str> = first.trim_end_matches('/').rsplit('/').take(2).collect();
+        parts.into_iter().rev().collect::<Vec<_>>().join("/")
+    } else {
+        first.to_string()
+    };
+    key.len() > 4 && source.contains(&key)
+}
+
 /// Agreement, as percentages of a corpus's cases.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Scores {
@@ -300,19 +337,24 @@ pub fn measure(policy: &Policy, cases: &[Case]) -> Report {
             *hits.entry(d.clone()).or_default().entry(o.fold.clone()).or_default() += 1;
         }
     }
-    let only: BTreeMap<String, BTreeSet<String>> = hits
-        .iter()
-        .filter(|(_, by)| by.len() == 1)
-        .filter_map(|(d, by)| by.keys().next().map(|f| (f.clone(), d.clone())))
-        .fold(BTreeMap::new(), |mut m, (f, d)| {
-            m.entry(f).or_insert_with(BTreeSet::new).insert(d);
-            m
-        });
+    let sources = decider_sources(policy);
+    let folds: BTreeSet<&str> = cases.iter().map(|c| c.fold.as_str()).collect();
+    let mut backed: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for fold in folds {
+        let set = backed.entry(fold).or_default();
+        for (key, source) in &sources {
+            let only_here = hits.get(key).is_some_and(|by| by.len() == 1 && by.contains_key(fold));
+            let cites = source.as_deref().is_some_and(|s| cites_fold(s, fold));
+            if cites || (source.is_none() && only_here) {
+                set.insert(key.clone());
+            }
+        }
+    }
     let empty = BTreeSet::new();
     let cross: Vec<Outcome> = (0..cases.len())
         .map(|i| {
-            let masked = only.get(&cases[i].fold).unwrap_or(&empty);
-            verdict_of(i, &|label| masked.contains(label)).unwrap_or_else(|| judge(policy, &cases[i], None))
+            let masked = backed.get(cases[i].fold.as_str()).unwrap_or(&empty);
+            verdict_of(i, &|key| masked.contains(key)).unwrap_or_else(|| judge(policy, &cases[i], None))
         })
         .collect();
     let mut corpora = Vec::new();

@@ -207,7 +207,7 @@ pub const STANDARD_REASONS: &[(&str, Class, Option<Class>, Scope, &str)] = &[
     ("suspend", Class::Soft, None, Scope::Recipient, "the account is disabled, suspended or inactive"),
     ("mailbox_full", Class::Soft, None, Scope::Recipient, "the mailbox is over quota"),
     ("filtered", Class::Soft, None, Scope::Recipient, "the recipient's own filter refused the message"),
-    ("system_full", Class::Soft, None, Scope::RecipientDomain, "the receiving system is out of storage"),
+    ("system_full", Class::Soft, Some(Class::Defer), Scope::RecipientDomain, "the receiving system is out of storage"),
     ("system_error", Class::Soft, Some(Class::Defer), Scope::RecipientDomain, "the receiving system failed"),
     ("mailer_error", Class::Soft, None, Scope::Recipient, "the recipient's local mailer program failed"),
     ("expired", Class::Soft, None, Scope::RecipientDomain, "delivery gave up after retrying too long"),
