@@ -397,7 +397,9 @@ fn gated(rule: &CompiledRule) -> bool {
 /// a 4xx); then the reply class has the last word — a 4xx is never `hard`
 /// (the receiver will try again: a strike, not an error), and a `block` the
 /// reason implies is `defer` on a 4xx unless the receiver says the refusal
-/// is permanent.
+/// is permanent. On a 5xx, words that say the condition is temporary (and
+/// none that say it is permanent) turn an implied `block` into `defer` and
+/// an implied `hard` into `soft`.
 pub fn class_of(stated: Option<Class>, info: Option<&crate::model::ReasonInfo>, reply: Option<u8>, sig: Signals) -> Class {
     let temporary = reply == Some(4);
     let implied = info.map_or(Class::Soft, |i| match (temporary, i.class_on_4xx) {
@@ -405,9 +407,13 @@ pub fn class_of(stated: Option<Class>, info: Option<&crate::model::ReasonInfo>, 
         _ => i.class,
     });
     let class = stated.unwrap_or(implied);
+    let says_temporary = sig.temporary && !sig.permanent;
     match (temporary, class) {
         (true, Class::Hard) => Class::Soft,
         (true, Class::Block) if stated.is_none() && !sig.permanent => Class::Defer,
+        // A 5xx whose words say the condition may pass.
+        (false, Class::Block) if stated.is_none() && says_temporary => Class::Defer,
+        (false, Class::Hard) if stated.is_none() && says_temporary => Class::Soft,
         _ => class,
     }
 }
