@@ -205,9 +205,8 @@ fn judge(policy: &Policy, case: &Case, v: Option<&Verdict>) -> Outcome {
         fold: case.fold.clone(),
         found: v.is_some(),
         decider: v.and_then(|v| policy.decider_key(v.decider)),
-        fallback: v.is_some_and(|v| {
-            matches!(v.decider, Decider::StatusTable(_) | Decider::ReplyTable(_) | Decider::Default)
-        }),
+        fallback: v
+            .is_some_and(|v| matches!(v.decider, Decider::StatusTable(_) | Decider::ReplyTable(_) | Decider::Default)),
         class_ok: case.class.is_none() || case.class == class,
         reason_ok: reason.as_deref() == Some(case.reason.as_str()),
         hard_ok: v.is_some() && case.hard.is_none_or(|h| h == hard),
@@ -388,9 +387,7 @@ pub fn measure(policy: &Policy, cases: &[Case]) -> Report {
                 .collect(),
         });
     }
-    let (single_source, shared): (Vec<DeciderHits>, Vec<DeciderHits>) = hits
-        .into_iter()
-        .map(|(decider, by_fold)| DeciderHits { decider, by_fold })
-        .partition(|h| h.by_fold.len() == 1);
+    let (single_source, shared): (Vec<DeciderHits>, Vec<DeciderHits>) =
+        hits.into_iter().map(|(decider, by_fold)| DeciderHits { decider, by_fold }).partition(|h| h.by_fold.len() == 1);
     Report { corpora, single_source, shared }
 }

@@ -18,6 +18,7 @@ mod lifecycle;
 mod limits;
 mod never_panic;
 mod normalize;
+mod phrases;
 mod receivers;
 mod reliability;
 mod reload;

@@ -22,7 +22,8 @@ pub const MAX_WITHIN: usize = 20;
 pub const DEFAULT_WITHIN: usize = 8;
 
 /// The names a phrase table may have besides reasons.
-const SIGNALS: [(&str, PhraseTarget); 2] = [("permanent", PhraseTarget::Permanent), ("temporary", PhraseTarget::Temporary)];
+const SIGNALS: [(&str, PhraseTarget); 2] =
+    [("permanent", PhraseTarget::Permanent), ("temporary", PhraseTarget::Temporary)];
 
 /// What a phrase table or a `phrase` test names: a reason, or a signal.
 pub(super) fn target(unit: &mut Unit, w: &Word) -> Option<PhraseTarget> {
@@ -190,8 +191,12 @@ fn pattern_of(unit: &mut Unit, pat: &PhrasePattern) -> Option<PhraseMatch> {
                     Ok(n) if n <= MAX_WITHIN => n,
                     _ => {
                         unit.diags.push(
-                            Diagnostic::error(codes::LC_THRESHOLD, w.span, format!("`within {}` is not 0 to {MAX_WITHIN} words", w.node))
-                                .with_help("the number of words allowed between two pieces"),
+                            Diagnostic::error(
+                                codes::LC_THRESHOLD,
+                                w.span,
+                                format!("`within {}` is not 0 to {MAX_WITHIN} words", w.node),
+                            )
+                            .with_help("the number of words allowed between two pieces"),
                         );
                         return None;
                     }
@@ -280,10 +285,11 @@ fn crossing_rules(unit: &mut Unit) {
         }
         let Some(subjects) = status_subjects(&rule.cond) else { continue };
         if subjects != 0 && subjects & info.subjects == 0 {
+            let span = unit.rule_spans.get(&rule.id).copied().unwrap_or(rule.location.span);
             warnings.push(
                 Diagnostic::warning(
                     codes::CROSSES_SUBJECT,
-                    rule.location.span,
+                    span,
                     format!(
                         "the rule `{}` gives `{}` (subjects {}) under statuses of subjects {}",
                         rule.id,

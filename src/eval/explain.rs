@@ -192,7 +192,15 @@ impl Policy {
             && let crate::policy::PhraseTarget::Reason(reason) = p.target
         {
             let o = crate::policy::Outcome { class: None, reason, scope: None };
-            let v = self.verdict(o, &response, receiver, Some(&p.id), Some(&p.location.label), Decider::Phrase(i), cx.signals);
+            let v = self.verdict(
+                o,
+                &response,
+                receiver,
+                Some(&p.id),
+                Some(&p.location.label),
+                Decider::Phrase(i),
+                cx.signals,
+            );
             trace.fallback = Some(format!(
                 "no rule matched; the phrase {} of `phrases {}` ({}) is in the text{}",
                 p.text,
@@ -265,11 +273,22 @@ impl Policy {
             && let crate::policy::PhraseTarget::Reason(reason) = p.target
         {
             let o = crate::policy::Outcome { class: None, reason, scope: None };
-            return self.verdict(o, &response, receiver, Some(&p.id), Some(&p.location.label), Decider::Phrase(i), cx.signals);
+            return self.verdict(
+                o,
+                &response,
+                receiver,
+                Some(&p.id),
+                Some(&p.location.label),
+                Decider::Phrase(i),
+                cx.signals,
+            );
         }
         if let Some(s) = response.status
-            && let Some((i, e)) =
-                self.statuses.iter().enumerate().find(|(_, e)| !masked(&e.location.label) && e.key.iter().any(|p| p.matches(s)))
+            && let Some((i, e)) = self
+                .statuses
+                .iter()
+                .enumerate()
+                .find(|(_, e)| !masked(&e.location.label) && e.key.iter().any(|p| p.matches(s)))
         {
             let d = Decider::StatusTable(i);
             return self.verdict(e.outcome, &response, receiver, None, Some(&e.location.label), d, cx.signals);

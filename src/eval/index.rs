@@ -369,7 +369,8 @@ fn literal_id(s: &str, lits: &mut HashMap<String, u32>) -> u32 {
 /// before, with at most `within` words between two.
 pub fn in_order(text: &str, pieces: &[String], within: usize) -> bool {
     let Some((first, rest)) = pieces.split_first() else { return false };
-    memchr::memmem::find_iter(text.as_bytes(), first.as_bytes()).any(|start| follows(text, start + first.len(), rest, within))
+    memchr::memmem::find_iter(text.as_bytes(), first.as_bytes())
+        .any(|start| follows(text, start + first.len(), rest, within))
 }
 
 fn follows(text: &str, from: usize, rest: &[String], within: usize) -> bool {

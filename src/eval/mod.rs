@@ -293,7 +293,9 @@ impl Policy {
                 cx.note(self.crossing_note(o.reason, cx.r));
                 None
             }
-            Ok(o) => Some(self.verdict(o, cx.r, cx.receiver, Some(&rule.id), Some(&rule.location.label), d, cx.signals)),
+            Ok(o) => {
+                Some(self.verdict(o, cx.r, cx.receiver, Some(&rule.id), Some(&rule.location.label), d, cx.signals))
+            }
             Err(e) => {
                 rt.count_error();
                 cx.note(format!("the outcome script returned `{text}`: {e}"));
@@ -400,7 +402,12 @@ fn gated(rule: &CompiledRule) -> bool {
 /// is permanent. On a 5xx, words that say the condition is temporary (and
 /// none that say it is permanent) turn an implied `block` into `defer` and
 /// an implied `hard` into `soft`.
-pub fn class_of(stated: Option<Class>, info: Option<&crate::model::ReasonInfo>, reply: Option<u8>, sig: Signals) -> Class {
+pub fn class_of(
+    stated: Option<Class>,
+    info: Option<&crate::model::ReasonInfo>,
+    reply: Option<u8>,
+    sig: Signals,
+) -> Class {
     let temporary = reply == Some(4);
     let implied = info.map_or(Class::Soft, |i| match (temporary, i.class_on_4xx) {
         (true, Some(c)) => c,

@@ -49,7 +49,9 @@ impl Printer<'_> {
                     .patterns
                     .iter()
                     .enumerate()
-                    .map(|(i, pat)| Piece::new(format!("{}{}", pattern(pat), if i + 1 < n { "," } else { "" }), pat.span()))
+                    .map(|(i, pat)| {
+                        Piece::new(format!("{}{}", pattern(pat), if i + 1 < n { "," } else { "" }), pat.span())
+                    })
                     .collect();
                 if e.except
                     && let (Some(first), Some(pat)) = (pieces.first_mut(), e.patterns.first())
