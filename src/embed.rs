@@ -74,8 +74,7 @@ impl Engine {
     /// Checks the policy at a path (a file or a directory): diagnostics, and
     /// the policy when there is no error.
     pub fn check_path(&self, path: &Path) -> Compiled {
-        let (sources, diags) = crate::load::read_paths(&[path.to_path_buf()]);
-        compile_with(sources, diags, &self.host)
+        crate::load::compile_paths_with(&[path.to_path_buf()], &self.host)
     }
 
     /// Checks a policy given as text.

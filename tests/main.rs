@@ -17,6 +17,7 @@ mod normalize;
 mod receivers;
 mod reliability;
 mod reload;
+mod reload_service;
 mod run_cli;
 mod scripts;
 mod serve;
