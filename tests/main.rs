@@ -21,6 +21,7 @@ mod normalize;
 mod receivers;
 mod reliability;
 mod reload;
+mod reload_service;
 mod run_cli;
 mod scripts;
 mod serve;
