@@ -119,6 +119,12 @@ impl Engine {
     pub fn live(&self, path: &Path) -> Result<LivePolicy, Box<Compiled>> {
         LivePolicy::open_with(path, self.host.clone())
     }
+
+    /// A live policy of layers, built with this engine's predicates and
+    /// limits; the directories among the layers are watched.
+    pub fn live_layers(&self, layers: &[Layer]) -> Result<LivePolicy, Box<Compiled>> {
+        LivePolicy::open_layers(layers, self.host.clone())
+    }
 }
 
 fn take(mut compiled: Compiled) -> Result<Policy, Box<Compiled>> {

@@ -11,8 +11,9 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::compile::{Compiled, compile};
+use crate::compile::{Compiled, compile, compile_with};
 use crate::diag::{Diagnostic, Sources, Span, codes};
+use crate::script::Host;
 use crate::syntax::MAX_FILE_BYTES;
 
 mod embedded {
@@ -256,6 +257,13 @@ pub fn compile_layers_with(layers: &[Layer], host: &crate::script::Host) -> Comp
 pub fn compile_paths(paths: &[PathBuf]) -> Compiled {
     let (sources, diags) = read_paths(paths);
     compile(sources, diags)
+}
+
+/// Like [`compile_paths`], with an embedding program's predicates and script
+/// limits: what [`crate::Engine::check_path`] and a live policy's rebuild call.
+pub fn compile_paths_with(paths: &[PathBuf], host: &Host) -> Compiled {
+    let (sources, diags) = read_paths(paths);
+    compile_with(sources, diags, host)
 }
 
 /// Reads the files at `paths`; problems come back as diagnostics.

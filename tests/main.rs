@@ -22,6 +22,7 @@ mod phrases;
 mod receivers;
 mod reliability;
 mod reload;
+mod reload_service;
 mod run_cli;
 mod scripts;
 mod serve;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::Exit;
-use crate::reload::LivePolicy;
+use crate::reload::{LivePolicy, ReloadEvent};
 use crate::serve::{AppState, Db, Limits, MAX_BODY_BYTES, is_loopback, read_token, serve};
 
 /// Arguments of `serve`.
@@ -45,16 +45,7 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
         eprintln!("error: listening on {} (not loopback) needs --token-file", args.listen);
         return Ok(Exit::Usage);
     }
-    // TODO(layers): live layered policies arrive with the new watcher.
-    let live = match policy
-        .iter()
-        .rev()
-        .find_map(|l| match l {
-            Layer::Path(p) => Some(p.as_path()),
-            Layer::Shipped | Layer::Git { .. } => None,
-        })
-        .map_or_else(LivePolicy::shipped, LivePolicy::open)
-    {
+    let live = match LivePolicy::open_layers(&policy, crate::script::Host::default()) {
         Ok(l) => l,
         Err(compiled) => {
             for d in &compiled.diagnostics {
@@ -71,27 +62,19 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
             return Ok(Exit::Invalid);
         }
     };
-    // Log every reload attempt; keep the watcher and the SIGHUP handler alive while serving.
+    // Log every reload attempt (there is none without a change, a SIGHUP or
+    // an API call); keep the watcher and the SIGHUP handler alive while serving.
     let events = live.subscribe();
     std::thread::spawn(move || {
         for e in events {
-            if e.ok {
-                eprintln!(
-                    "reload ({}): serving version {} ({} files, {:.1} ms)",
-                    e.trigger,
-                    e.version,
-                    e.files.len(),
-                    e.took_ms
-                );
-            } else {
-                eprintln!("reload ({}) refused: the new policy has errors; still serving {}", e.trigger, e.version);
-                for d in e.diagnostics.iter().filter(|d| d.rendered.starts_with("error")) {
-                    eprint!("{}", d.rendered);
-                }
-            }
+            log_reload(&e);
         }
     });
-    let _watch = live.path().is_some().then(|| live.watch()).transpose().map_err(std::io::Error::other)?;
+    let _watch = if live.paths().is_empty() {
+        None
+    } else {
+        Some(live.watch().map_err(|e| std::io::Error::other(format!("cannot watch the policy: {e}")))?)
+    };
     let _sighup = live.reload_on_sighup()?;
     let limits = Limits { max_body: args.max_body, max_connections: args.max_connections, ..Limits::default() };
     let state = Arc::new(AppState::new(live, db, token, limits));
@@ -107,6 +90,21 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
     })?;
     eprintln!("rebound: shut down");
     Ok(Exit::Ok)
+}
+
+/// One reload attempt, for the log: a new version, the same one, or refused.
+fn log_reload(e: &ReloadEvent) {
+    let (files, ms) = (e.files.len(), e.took_ms);
+    if !e.ok {
+        eprintln!("reload ({}) refused: the new policy has errors; still serving {}", e.trigger, e.version);
+        for d in e.diagnostics.iter().filter(|d| d.rendered.starts_with("error")) {
+            eprint!("{}", d.rendered);
+        }
+    } else if e.version == e.previous {
+        eprintln!("reload ({}): unchanged, still serving {} ({files} files, {ms:.1} ms)", e.trigger, e.version);
+    } else {
+        eprintln!("reload ({}): serving version {} ({files} files, {ms:.1} ms)", e.trigger, e.version);
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

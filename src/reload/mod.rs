@@ -1,17 +1,22 @@
-//! Live policy: watch the policy directory, rebuild, swap; keep the last
-//! good policy.
+//! Live policy: watch the policy's files, rebuild, swap; keep the last good
+//! policy.
 //!
 //! A [`LivePolicy`] serves one compiled [`Policy`] at a time behind an
 //! `arc-swap`: readers load it without locks and never wait for a reload.
-//! A reload builds the complete new policy off to the side (read, parse,
-//! check, compile) and swaps it in only when it has no error; otherwise the
-//! last good policy keeps serving and the failure stays readable
-//! ([`LivePolicy::last_error`]) until a good build replaces it. Reloads come
-//! from [`LivePolicy::reload`] (an API call), from [`LivePolicy::watch`]
-//! (`notify` on the directory, debounced, robust to editors' save
-//! strategies, renames and deletions) and from SIGHUP
-//! ([`LivePolicy::reload_on_sighup`]). Every attempt is announced to
-//! [`LivePolicy::subscribe`]rs as a [`ReloadEvent`]. Nothing here prints.
+//! A reload calls the policy's build (one function: read, parse, check,
+//! compile) off to the side and swaps the result in only when it has no
+//! error; otherwise the last good policy keeps serving and the failure stays
+//! readable ([`LivePolicy::last_error`]) until a good build replaces it.
+//! A rebuild first waits for files being written to settle
+//! ([`SETTLE_LIMIT`]), so that it does not read half of a save. Reloads
+//! come from [`LivePolicy::reload`] (an API call), from
+//! [`LivePolicy::watch`] (the [`watch`] module: the watched paths, debounced,
+//! robust to editors' save strategies, renames and deletions) and from SIGHUP
+//! ([`LivePolicy::reload_on_sighup`]). Every attempt is counted
+//! ([`LivePolicy::counts`]) and announced to [`LivePolicy::subscribe`]rs as a
+//! [`ReloadEvent`]. The build and the watched paths are given apart
+//! ([`LivePolicy::new`]), so how a policy is made (one directory, or layers)
+//! is not the watcher's business. Nothing here prints.
 //!
 //! ```
 //! use rebound::event::Event;
@@ -39,11 +44,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod watch;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use serde::Serialize;
@@ -51,9 +58,11 @@ use serde::Serialize;
 use crate::compile::Compiled;
 use crate::policy::Policy;
 
-/// How long the watcher waits for a burst of file events to end before it
-/// reloads, so that one save is one reload.
-pub const DEBOUNCE: Duration = Duration::from_millis(75);
+pub use watch::{DEBOUNCE, WatchGuard};
+
+/// What a reload calls to make the complete policy, from scratch, from what
+/// is on disk now.
+type Build = dyn Fn() -> Compiled + Send + Sync;
 
 /// A compiled policy and when it was loaded.
 #[derive(Debug)]
@@ -88,7 +97,8 @@ pub struct ReloadEvent {
     pub previous: String,
     /// The files that were read.
     pub files: Vec<String>,
-    /// How long the build took, in milliseconds.
+    /// How long the build took, in milliseconds (with any wait for files
+    /// being written to settle).
     pub took_ms: f64,
     /// When the attempt ended (RFC 3339).
     pub at: String,
@@ -98,11 +108,19 @@ pub struct ReloadEvent {
     pub trigger: String,
 }
 
-/// Where a live policy is read from.
-#[derive(Debug, Clone)]
-enum Origin {
-    Path(PathBuf),
-    Shipped,
+/// How many reloads a live policy has attempted since it started, and what
+/// came of them. `reloads` counts every attempt, whatever triggered it (the
+/// watcher, SIGHUP, an API call); `failures` and `swaps` are parts of it, and
+/// the rest (`reloads - failures - swaps`) built the version already serving.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReloadCounts {
+    /// Rebuilds attempted.
+    pub reloads: u64,
+    /// Rebuilds refused because the new policy has errors (the last good
+    /// policy kept serving).
+    pub failures: u64,
+    /// Rebuilds that swapped in a different version.
+    pub swaps: u64,
 }
 
 /// What serves, and the last refused reload, swapped together so that a
@@ -113,15 +131,16 @@ struct Snapshot {
 }
 
 struct Inner {
-    origin: Origin,
-    host: crate::script::Host,
+    build: Box<Build>,
+    /// Absolute paths; empty for a policy that is not on disk.
+    watched: Vec<PathBuf>,
     current: ArcSwap<Snapshot>,
     subscribers: Mutex<Vec<Sender<ReloadEvent>>>,
-    build: Mutex<()>,
-    /// The files of the last good build, to notice files caught mid-save.
-    last_files: Mutex<Fingerprint>,
+    /// One rebuild at a time.
+    building: Mutex<()>,
     reloads: AtomicU64,
     failures: AtomicU64,
+    swaps: AtomicU64,
     /// Script errors of the policies swapped out (each policy counts its own).
     retired_script_errors: AtomicU64,
 }
@@ -150,39 +169,89 @@ fn diagnostics(c: &Compiled) -> Vec<ReloadDiagnostic> {
 
 impl LivePolicy {
     /// Loads the policy at `path` (a file or a directory); fails with the
-    /// compiler's report when the first build has errors.
+    /// compiler's report when the first build has errors. A relative path is
+    /// taken from the current directory now, once.
     pub fn open(path: &Path) -> Result<LivePolicy, Box<Compiled>> {
-        LivePolicy::start(Origin::Path(path.to_path_buf()), crate::script::Host::default())
+        LivePolicy::open_with(path, crate::script::Host::default())
     }
 
     /// Like [`LivePolicy::open`], with an embedding program's predicates and
     /// script limits (every rebuild uses them).
     pub fn open_with(path: &Path, host: crate::script::Host) -> Result<LivePolicy, Box<Compiled>> {
-        LivePolicy::start(Origin::Path(path.to_path_buf()), host)
+        LivePolicy::open_layers(&[crate::load::Layer::Path(path.to_path_buf())], host)
     }
 
-    /// The shipped policy (it never changes; reloading it is a no-op).
+    /// A live policy of layers (`--policy shipped --policy ./local`, or a
+    /// directory whose files say `extends shipped`): every rebuild reads the
+    /// layers again, and [`LivePolicy::watch`] watches the directories and
+    /// files among them (the shipped policy and `git:` layers do not
+    /// change). Relative paths are taken from the current directory now.
+    pub fn open_layers(layers: &[crate::load::Layer], host: crate::script::Host) -> Result<LivePolicy, Box<Compiled>> {
+        use crate::load::Layer;
+        let layers: Vec<Layer> = layers
+            .iter()
+            .map(|l| match l {
+                Layer::Path(p) => Layer::Path(watch::absolute(p)),
+                other => other.clone(),
+            })
+            .collect();
+        let watched: Vec<PathBuf> = layers
+            .iter()
+            .filter_map(|l| match l {
+                Layer::Path(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        LivePolicy::new(watched, move || crate::load::compile_layers_with(&layers, &host))
+    }
+
+    /// The shipped policy (it never changes: a reload builds the same
+    /// version, and there is nothing to watch).
     pub fn shipped() -> Result<LivePolicy, Box<Compiled>> {
-        LivePolicy::start(Origin::Shipped, crate::script::Host::default())
+        LivePolicy::open_layers(&[], crate::script::Host::default())
     }
 
-    fn start(origin: Origin, host: crate::script::Host) -> Result<LivePolicy, Box<Compiled>> {
-        let mut compiled = build(&origin, &host);
+    /// A live policy that `build` makes from the files at `watched` (files
+    /// or directories; relative ones are taken from the current directory
+    /// now). Every reload calls `build`, and [`LivePolicy::watch`] watches
+    /// `watched`: give it every path `build` reads that can change. Fails
+    /// with the compiler's report when the first build has errors.
+    ///
+    /// ```
+    /// use rebound::reload::LivePolicy;
+    ///
+    /// // A policy made of two directories, built by one function.
+    /// let (base, local) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    /// std::fs::write(base.path().join("base.rebound"), "rule full { when status 5.2.2 then soft mailbox_full }")?;
+    /// std::fs::write(local.path().join("local.rebound"), "rule gone { when status 5.1.1 then hard user_unknown }")?;
+    /// let layers = vec![base.path().to_path_buf(), local.path().to_path_buf()];
+    /// let read = layers.clone();
+    /// let live = LivePolicy::new(layers.clone(), move || rebound::load::compile_paths(&read))
+    ///     .map_err(|c| format!("{:?}", c.diagnostics))?;
+    /// let _watching = live.watch()?; // both directories, until dropped
+    /// assert_eq!(live.paths(), layers);
+    /// assert_eq!(live.current().policy.sources().files().len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(
+        watched: Vec<PathBuf>,
+        build: impl Fn() -> Compiled + Send + Sync + 'static,
+    ) -> Result<LivePolicy, Box<Compiled>> {
+        let mut compiled = build();
         let Some(policy) = compiled.policy.take() else { return Err(Box::new(compiled)) };
-        let files = fingerprint(&origin);
         Ok(LivePolicy {
             inner: Arc::new(Inner {
-                origin,
-                host,
+                build: Box::new(build),
+                watched: watched.iter().map(|p| watch::absolute(p)).collect(),
                 current: ArcSwap::from_pointee(Snapshot {
                     loaded: Arc::new(Loaded { policy, loaded_at: now() }),
                     last_error: None,
                 }),
                 subscribers: Mutex::new(Vec::new()),
-                build: Mutex::new(()),
-                last_files: Mutex::new(files),
+                building: Mutex::new(()),
                 reloads: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
+                swaps: AtomicU64::new(0),
                 retired_script_errors: AtomicU64::new(0),
             }),
         })
@@ -205,9 +274,13 @@ impl LivePolicy {
         (snap.loaded.clone(), snap.last_error.clone())
     }
 
-    /// Successful reloads (that changed the policy) and failed ones so far.
-    pub fn counts(&self) -> (u64, u64) {
-        (self.inner.reloads.load(Ordering::Relaxed), self.inner.failures.load(Ordering::Relaxed))
+    /// The reloads attempted so far, and what came of them.
+    pub fn counts(&self) -> ReloadCounts {
+        ReloadCounts {
+            reloads: self.inner.reloads.load(Ordering::Relaxed),
+            failures: self.inner.failures.load(Ordering::Relaxed),
+            swaps: self.inner.swaps.load(Ordering::Relaxed),
+        }
     }
 
     /// Script errors (a limit crossed, an error raised, an invalid outcome)
@@ -225,12 +298,10 @@ impl LivePolicy {
         rx
     }
 
-    /// The directory (or file) this policy is read from, if any.
-    pub fn path(&self) -> Option<&Path> {
-        match &self.inner.origin {
-            Origin::Path(p) => Some(p),
-            Origin::Shipped => None,
-        }
+    /// The paths this policy is read from and watched, absolute (none for
+    /// the shipped policy).
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.inner.watched
     }
 
     /// Rebuilds now; swaps the new policy in only when it has no error.
@@ -239,21 +310,19 @@ impl LivePolicy {
     }
 
     fn reload_by(&self, trigger: &str) -> ReloadEvent {
-        let _one_at_a_time = self.inner.build.lock();
+        let _one_at_a_time = self.inner.building.lock();
         let start = Instant::now();
         let previous = self.current().policy.version().to_string();
         let mut compiled = self.build_settled();
         let files: Vec<String> = compiled.sources.files().iter().map(|f| f.name.clone()).collect();
         let diags = diagnostics(&compiled);
         let took_ms = start.elapsed().as_secs_f64() * 1000.0;
-        let event = match compiled.policy.take() {
+        self.inner.reloads.fetch_add(1, Ordering::Relaxed);
+        let (ok, version, last_error) = match compiled.policy.take() {
             Some(policy) => {
                 let version = policy.version().to_string();
-                if let Ok(mut f) = self.inner.last_files.lock() {
-                    *f = fingerprint(&self.inner.origin);
-                }
                 let loaded = if version != previous {
-                    self.inner.reloads.fetch_add(1, Ordering::Relaxed);
+                    self.inner.swaps.fetch_add(1, Ordering::Relaxed);
                     let retired = self.current().policy.script_errors();
                     self.inner.retired_script_errors.fetch_add(retired, Ordering::Relaxed);
                     Arc::new(Loaded { policy, loaded_at: now() })
@@ -261,60 +330,43 @@ impl LivePolicy {
                     self.current()
                 };
                 self.inner.current.store(Arc::new(Snapshot { loaded, last_error: None }));
-                ReloadEvent {
-                    ok: true,
-                    version,
-                    previous,
-                    files,
-                    took_ms,
-                    at: now(),
-                    diagnostics: diags,
-                    trigger: trigger.into(),
-                }
+                (true, version, false)
             }
             None => {
                 self.inner.failures.fetch_add(1, Ordering::Relaxed);
-                let event = ReloadEvent {
-                    ok: false,
-                    version: previous.clone(),
-                    previous,
-                    files,
-                    took_ms,
-                    at: now(),
-                    diagnostics: diags,
-                    trigger: trigger.into(),
-                };
-                let loaded = self.current();
-                self.inner.current.store(Arc::new(Snapshot { loaded, last_error: Some(event.clone()) }));
-                event
+                (false, previous.clone(), true)
             }
         };
+        let event = ReloadEvent {
+            ok,
+            version,
+            previous,
+            files,
+            took_ms,
+            at: now(),
+            diagnostics: diags,
+            trigger: trigger.into(),
+        };
+        if last_error {
+            let loaded = self.current();
+            self.inner.current.store(Arc::new(Snapshot { loaded, last_error: Some(event.clone()) }));
+        }
         if let Ok(mut subs) = self.inner.subscribers.lock() {
             subs.retain(|s| s.send(event.clone()).is_ok());
         }
         event
     }
 
-    /// Watches the policy's directory (and its parent, to notice a rename or
-    /// a re-creation) and reloads after each burst of changes. The watch
-    /// stops when the returned guard is dropped.
+    /// Watches the policy's paths (see [`watch`]) and rebuilds after each
+    /// burst of changes. The watch stops when the returned guard is dropped.
     pub fn watch(&self) -> Result<WatchGuard, notify::Error> {
-        let Origin::Path(path) = &self.inner.origin else {
-            return Err(notify::Error::generic("the shipped policy cannot be watched"));
-        };
-        let dir = path.clone();
-        let (tx, rx) = mpsc::channel::<Msg>();
-        let fs_tx = tx.clone();
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            let _ = fs_tx.send(Msg::Fs(res.map(|e| e.paths).unwrap_or_default()));
-        })?;
-        arm(&mut watcher, &dir);
+        if self.inner.watched.is_empty() {
+            return Err(notify::Error::generic("the policy is built into the binary: there are no files to watch"));
+        }
         let live = self.clone();
-        let thread = std::thread::Builder::new()
-            .name("rebound-watch".into())
-            .spawn(move || watch_loop(&live, &dir, &mut watcher, &rx))
-            .map_err(|e| notify::Error::generic(&e.to_string()))?;
-        Ok(WatchGuard { stop: tx, thread: Some(thread) })
+        watch::watch(&self.inner.watched, move || {
+            live.reload_by("watch");
+        })
     }
 
     /// Reloads on every SIGHUP until the returned guard is dropped.
@@ -331,109 +383,67 @@ impl LivePolicy {
     }
 }
 
-/// How many times a build is retried while files are still being written.
-pub const SETTLE_ATTEMPTS: usize = 4;
-
-/// Each policy file's path, length and modification time.
-type Fingerprint = Vec<(PathBuf, u64, Option<std::time::SystemTime>)>;
-
-fn fingerprint(origin: &Origin) -> Fingerprint {
-    let Origin::Path(p) = origin else { return Vec::new() };
-    let files = crate::load::policy_files(p).unwrap_or_default();
-    files
-        .into_iter()
-        .map(|(path, _)| {
-            let meta = std::fs::metadata(&path).ok();
-            let (len, modified) = meta.map_or((0, None), |m| (m.len(), m.modified().ok()));
-            (path, len, modified)
-        })
-        .collect()
-}
+/// The longest a rebuild waits for the policy's files to settle; past it,
+/// it builds what is there.
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(2);
 
 impl LivePolicy {
-    /// Builds from files that are not being written: when the files change
-    /// during the build, or a file that had content is found empty (an editor
-    /// caught between truncating and writing), waits and builds again.
+    /// Builds from files that are not being written. The debounce says when
+    /// to rebuild, not whether a save is still under way as the rebuild
+    /// reads: a save that starts then, the rest of a checkout, a writer
+    /// paused between truncating a file and writing it. So a rebuild waits
+    /// until every policy file is [`DEBOUNCE`] old by its own modification
+    /// time (an empty one [`SETTLE_LIMIT`] old: that is what an in-place
+    /// save looks like before its write), and builds again when a file
+    /// changed while it was read; past [`SETTLE_LIMIT`], it builds what is
+    /// there.
     fn build_settled(&self) -> Compiled {
-        let origin = &self.inner.origin;
-        let mut attempt = 0;
+        let give_up = Instant::now() + SETTLE_LIMIT;
         loop {
-            let before = fingerprint(origin);
-            let compiled = build(origin, &self.inner.host);
-            let after = fingerprint(origin);
-            let emptied = self.inner.last_files.lock().is_ok_and(|last| {
-                after.iter().any(|(p, len, _)| *len == 0 && last.iter().any(|(q, l, _)| q == p && *l > 0))
-            });
-            attempt += 1;
-            if (before == after && !emptied) || attempt >= SETTLE_ATTEMPTS {
+            let before = Fingerprint::of(&self.inner.watched);
+            let late = Instant::now() >= give_up;
+            if let Some(wait) = before.unsettled_for(SystemTime::now()).filter(|_| !late) {
+                std::thread::sleep(wait.min(DEBOUNCE));
+                continue;
+            }
+            let compiled = (self.inner.build)();
+            if late || Fingerprint::of(&self.inner.watched) == before {
                 return compiled;
             }
-            std::thread::sleep(DEBOUNCE);
         }
     }
 }
 
-fn build(origin: &Origin, host: &crate::script::Host) -> Compiled {
-    match origin {
-        Origin::Path(p) => {
-            let (sources, diags) = crate::load::read_paths(std::slice::from_ref(p));
-            crate::compile::compile_with(sources, diags, host)
-        }
-        Origin::Shipped => crate::compile::compile_with(crate::load::shipped(), Vec::new(), host),
+/// Each policy file's path, length and modification time.
+#[derive(PartialEq, Eq)]
+struct Fingerprint(Vec<(PathBuf, u64, Option<SystemTime>)>);
+
+impl Fingerprint {
+    fn of(paths: &[PathBuf]) -> Fingerprint {
+        let files = paths.iter().flat_map(|p| crate::load::policy_files(p).unwrap_or_default());
+        Fingerprint(
+            files
+                .map(|(path, _)| {
+                    let meta = std::fs::metadata(&path).ok();
+                    let (len, modified) = meta.map_or((0, None), |m| (m.len(), m.modified().ok()));
+                    (path, len, modified)
+                })
+                .collect(),
+        )
     }
-}
 
-enum Msg {
-    Fs(Vec<PathBuf>),
-    Stop,
-}
-
-/// (Re)registers the watches: the directory recursively, its parent not.
-fn arm(watcher: &mut notify::RecommendedWatcher, dir: &Path) {
-    use notify::{RecursiveMode, Watcher};
-    let _ = watcher.unwatch(dir);
-    let _ = watcher.watch(dir, RecursiveMode::Recursive);
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let _ = watcher.unwatch(parent);
-        let _ = watcher.watch(parent, RecursiveMode::NonRecursive);
-    }
-}
-
-fn watch_loop(live: &LivePolicy, dir: &Path, watcher: &mut notify::RecommendedWatcher, rx: &Receiver<Msg>) {
-    let relevant =
-        |paths: &[PathBuf]| paths.is_empty() || paths.iter().any(|p| p.starts_with(dir) || dir.starts_with(p));
-    loop {
-        match rx.recv() {
-            Ok(Msg::Fs(paths)) if relevant(&paths) => {}
-            Ok(Msg::Fs(_)) => continue,
-            Ok(Msg::Stop) | Err(_) => return,
-        }
-        // Debounce: wait for the burst of events of one save to end.
-        loop {
-            match rx.recv_timeout(DEBOUNCE) {
-                Ok(Msg::Fs(_)) => {}
-                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                Err(RecvTimeoutError::Timeout) => break,
-            }
-        }
-        live.reload_by("watch");
-        // A directory deleted and created again is a new inode: watch it again.
-        arm(watcher, dir);
-    }
-}
-
-/// Stops a [`LivePolicy::watch`] when dropped.
-pub struct WatchGuard {
-    stop: Sender<Msg>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for WatchGuard {
-    fn drop(&mut self) {
-        let _ = self.stop.send(Msg::Stop);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    /// How long until every file is settled (see
+    /// [`LivePolicy::build_settled`]); `None` when they are. A time in the
+    /// future counts as settled: a clock that is off must not stop reloads.
+    fn unsettled_for(&self, now: SystemTime) -> Option<Duration> {
+        self.0
+            .iter()
+            .filter_map(|(_, len, modified)| {
+                let age = now.duration_since((*modified)?).ok()?;
+                let quiet = if *len == 0 { SETTLE_LIMIT } else { DEBOUNCE };
+                quiet.checked_sub(age).filter(|d| !d.is_zero())
+            })
+            .max()
     }
 }
 

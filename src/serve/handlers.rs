@@ -167,9 +167,8 @@ fn count(counts: &mut Counts, class: &str, reason: &str, receiver: Option<&str>)
 }
 
 pub(super) async fn metrics_text(State(state): State<Shared>) -> Response {
-    let (reloads, failures) = state.live.counts();
     let version = state.live.current().policy.version().to_string();
-    let body = state.metrics.render(&version, reloads, failures, state.live.script_errors());
+    let body = state.metrics.render(&version, state.live.counts(), state.live.script_errors());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

@@ -4,6 +4,15 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
+use crate::reload::ReloadCounts;
+
+/// `rebound_reloads_total`: every attempt, so that a failure ratio is
+/// `failures / reloads` and a service that rebuilds with no edit shows.
+const RELOADS_HELP: &str = "Policy rebuilds attempted (file changes, SIGHUP, the reload API), whatever came of them.";
+const FAILURES_HELP: &str =
+    "Policy rebuilds refused because the new policy has errors; the last good one kept serving.";
+const SWAPS_HELP: &str = "Policy rebuilds that swapped in a different version (the others built the version serving).";
+
 /// Upper bounds of the request latency histogram, in seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
@@ -67,9 +76,9 @@ impl Metrics {
         }
     }
 
-    /// The exposition text; `reloads`, `failures` and `script_errors` come
-    /// from the live policy.
-    pub fn render(&self, version: &str, reloads: u64, failures: u64, script_errors: u64) -> String {
+    /// The exposition text; `reloads` and `script_errors` come from the
+    /// live policy.
+    pub fn render(&self, version: &str, reloads: ReloadCounts, script_errors: u64) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "# HELP rebound_verdicts_total Verdicts given, by class, reason and receiver.");
         let _ = writeln!(s, "# TYPE rebound_verdicts_total counter");
@@ -91,15 +100,15 @@ impl Metrics {
                 let _ = writeln!(s, "rebound_transitions_total{{transition=\"{}\"}} {v}", label(t));
             }
         }
-        let _ = writeln!(s, "# HELP rebound_reloads_total Policy reloads that changed the serving policy.");
-        let _ = writeln!(s, "# TYPE rebound_reloads_total counter");
-        let _ = writeln!(s, "rebound_reloads_total {reloads}");
-        let _ = writeln!(
-            s,
-            "# HELP rebound_reload_failures_total Policy reloads refused because the new policy has errors."
-        );
-        let _ = writeln!(s, "# TYPE rebound_reload_failures_total counter");
-        let _ = writeln!(s, "rebound_reload_failures_total {failures}");
+        for (name, help, value) in [
+            ("rebound_reloads_total", RELOADS_HELP, reloads.reloads),
+            ("rebound_reload_failures_total", FAILURES_HELP, reloads.failures),
+            ("rebound_reload_swaps_total", SWAPS_HELP, reloads.swaps),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}");
+            let _ = writeln!(s, "# TYPE {name} counter");
+            let _ = writeln!(s, "{name} {value}");
+        }
         let _ = writeln!(
             s,
             "# HELP rebound_script_errors_total Script runs that failed (a limit crossed, an error, an invalid outcome); the rule did not match."
