@@ -194,6 +194,10 @@ pub struct Outcome {
     pub reason_ok: bool,
     /// Hard or not agrees (DSN).
     pub hard_ok: bool,
+    /// The class expected, when the labels give one.
+    pub want_class: Option<String>,
+    /// The reason expected.
+    pub want_reason: String,
 }
 
 fn judge(policy: &Policy, case: &Case, v: Option<&Verdict>) -> Outcome {
@@ -212,6 +216,8 @@ fn judge(policy: &Policy, case: &Case, v: Option<&Verdict>) -> Outcome {
         hard_ok: v.is_some() && case.hard.is_none_or(|h| h == hard),
         class,
         reason,
+        want_class: case.class.clone(),
+        want_reason: case.reason.clone(),
     }
 }
 

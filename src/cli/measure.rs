@@ -93,8 +93,10 @@ pub fn text(r: &Report, verbose: bool) -> String {
             for m in &c.misses {
                 let _ = writeln!(
                     s,
-                    "  miss {}: got {} {} by {}",
+                    "  miss {}: want {} {}, got {} {} by {}",
                     m.id,
+                    m.want_class.as_deref().unwrap_or(""),
+                    m.want_reason,
                     m.class.as_deref().unwrap_or("-"),
                     m.reason.as_deref().unwrap_or("(no event)"),
                     m.decider.as_deref().unwrap_or("the default")
