@@ -26,6 +26,7 @@ mod needles;
 pub mod postfix_log;
 pub mod prose;
 pub mod source;
+pub mod transcript;
 pub mod webhook;
 
 use serde::Serialize;

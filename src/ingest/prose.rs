@@ -27,6 +27,7 @@ use std::sync::LazyLock;
 
 use super::dsn::is_status;
 use super::needles::Needles;
+use super::transcript;
 
 /// One failed recipient found in prose.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -62,11 +63,11 @@ const ORIGINAL_MARKERS: &[&str] = &[
     "content-type: message/rfc822",
     "content-type: text/rfc822-headers",
     "------- returned message",
+    "header of the original message is following",
     "--- original message ---",
     "----- message header follows -----",
     "----- unsent message follows -----",
     "----- returned message -----",
-    "----- the header of the original message is following. -----",
     "-- the header and top",
     "headers of the original message",
     "your message reads (in part)",
@@ -275,6 +276,12 @@ fn strip_line_prefixes(line: &str) -> &str {
         }
         if reply_code(t).is_some() && t.len() > 4 {
             t = t[4..].trim_start();
+            // Sendmail's status line, `550 5.1.1 <a@b>... User unknown`.
+            if let Some(st) = super::dsn::status_at_start(t)
+                && t.starts_with(st.as_str())
+            {
+                t = t[st.len()..].trim_start();
+            }
         }
         let lower: String = t.chars().take(12).collect::<String>().to_ascii_lowercase();
         if lower.starts_with("rcpt to:") {
@@ -378,9 +385,9 @@ pub fn failures_among(text: &str, exclude: &HashSet<String>, known: &HashSet<Str
     // the first starts its block, the later ones stay inside it.
     let mut seen = HashSet::new();
     let mut starts: Vec<(usize, String)> = Vec::new();
-    for (i, a) in led {
+    for (i, a) in &led {
         if seen.insert(a.to_ascii_lowercase()) {
-            starts.push((i, a));
+            starts.push((*i, a.clone()));
         }
     }
     if starts.is_empty() {
@@ -394,15 +401,38 @@ pub fn failures_among(text: &str, exclude: &HashSet<String>, known: &HashSet<Str
     if starts.is_empty() {
         return Vec::new();
     }
+    let exchanges = transcript::exchanges(&lines);
     let mut out = Vec::new();
     for (k, (line, addr)) in starts.iter().enumerate() {
         let end = starts.get(k + 1).map_or(lines.len(), |(l, _)| *l).max(line + 1);
-        let block: Vec<&str> = lines[*line..end.min(lines.len())].to_vec();
-        let mut f = describe(&block, addr);
+        let block: Vec<&str> = lines.get(*line..end.min(lines.len())).unwrap_or(&[]).to_vec();
+        // The receiver's own answer in a transcript comes first: the reply to
+        // the command that named the recipient, or the one the MTA's line
+        // about the recipient follows.
+        let lines_of = |same: bool| -> Vec<usize> {
+            led.iter().filter(|(_, a)| a.eq_ignore_ascii_case(addr) == same).map(|(i, _)| *i).collect()
+        };
+        let (own, other) = (lines_of(true), lines_of(false));
+        // Else, in a block with no line of the MTA's own about the
+        // recipient, the refusal in the block's own transcript.
+        let answer = transcript::answer_for(&exchanges, addr, &own, &other).or_else(|| {
+            own_line(&block, addr).is_none().then_some(())?;
+            let inside = |e: &&transcript::Exchange| (*line..end).contains(&e.reply.last_line);
+            exchanges.iter().filter(inside).find(|e| e.failed() && !names_another_recipient(e, addr))
+        });
+        let mut f = match answer {
+            Some(e) => from_exchange(e, &block, addr),
+            None => describe(&block, addr),
+        };
         // A block with no reply in it (Sendmail's list of addresses, then a
-        // transcript for all): the notification's own reply lines.
+        // transcript for all): the transcript's refusal of the message as a
+        // whole, else the notification's own reply lines.
         if f.code.is_none() && f.status.is_none() {
-            let all = describe(&lines, addr);
+            let whole = exchanges.iter().find(|e| e.failed() && !names_another_recipient(e, addr));
+            let all = match whole {
+                Some(e) => from_exchange(e, &lines, addr),
+                None => describe(&lines, addr),
+            };
             if all.code.is_some() || all.status.is_some() {
                 f.code = all.code;
                 f.status = all.status;
@@ -416,7 +446,8 @@ pub fn failures_among(text: &str, exclude: &HashSet<String>, known: &HashSet<Str
         if k == 0 && f.code.is_none() && f.status.is_none() && !f.text.chars().any(char::is_alphabetic) {
             // Not a `------- Failure Reasons --------` heading.
             let said = |l: &&&str| !l.trim().is_empty() && !l.trim_start().starts_with(['-', '*', '=']);
-            let before: Vec<&str> = lines[..*line].iter().rev().filter(said).take(3).copied().collect();
+            let before: Vec<&str> =
+                lines.get(..*line).unwrap_or(&[]).iter().rev().filter(said).take(3).copied().collect();
             let before: Vec<&str> = before.into_iter().rev().collect();
             let p = describe(&before, addr);
             if has_words(&p.text) {
@@ -427,6 +458,26 @@ pub fn failures_among(text: &str, exclude: &HashSet<String>, known: &HashSet<Str
         out.push(f);
     }
     out
+}
+
+/// Whether a transcript exchange answered a `RCPT` for someone else.
+fn names_another_recipient(e: &transcript::Exchange, addr: &str) -> bool {
+    e.phase == Some("rcpt") && !e.names(addr)
+        || e.command.as_deref().is_some_and(|c| c.to_ascii_lowercase().starts_with("rcpt") && !e.names(addr))
+}
+
+/// A failure from a transcript's exchange: the reply's words, code and
+/// status, the phase of the command it answered, the session's host.
+fn from_exchange(e: &transcript::Exchange, block: &[&str], addr: &str) -> Failure {
+    let status = e.reply.status.clone().or_else(|| reply_in(&e.reply.text).and_then(|(_, s)| s));
+    Failure {
+        recipient: addr.to_string(),
+        text: clean_text(&e.reply.text),
+        code: Some(e.reply.code),
+        status,
+        mx: e.host.clone().or_else(|| mx_in(&block.join(" "))),
+        phase: e.phase.map(str::to_string),
+    }
 }
 
 fn has_words(s: &str) -> bool {
@@ -458,58 +509,39 @@ const SAID: &[&str] = &[
     "error:",
 ];
 
-static SAID_NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles::new(SAID));
-
 /// What one recipient's block says.
 fn describe(block: &[&str], addr: &str) -> Failure {
     let joined: String = block.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
-    // The receiver's words: after the last "said"-like marker that has a
-    // reply after it, else sendmail's `<<<` lines, else the whole block.
-    let mut words: Option<String> = None;
-    // Sendmail's own line for the recipient, `554 <a@b>... 550 Host unknown`:
-    // its verdict on this address, whatever transcript follows.
-    let first = block.first().map(|l| l.trim()).unwrap_or("");
-    if reply_code(first).is_some_and(|c| c >= 400)
-        && let Some(i) = first.find("... ")
-        && first[..i].to_ascii_lowercase().contains(&addr.to_ascii_lowercase())
-    {
-        words = Some(first.to_string());
-    }
-    let own_line = words.is_some();
-    for (m, at) in SAID.iter().zip(SAID_NEEDLES.first_of_each(&joined)).filter(|_| !own_line) {
-        if let Some(i) = at {
-            let after = joined[i + m.len()..].trim().trim_start_matches(['\'', '"']).trim();
-            if !after.is_empty() {
-                words = Some(after.to_string());
-                break;
-            }
-        }
-    }
-    let transcript: Vec<&str> = block
-        .iter()
-        .filter_map(|l| l.trim_start().strip_prefix("<<<"))
-        .map(str::trim)
-        .filter(|l| reply_code(l).is_some_and(|c| c >= 400))
-        .collect();
-    if words.is_none() && !transcript.is_empty() {
-        words = Some(transcript.join(" "));
+    // The receiver's words, in this order: the MTA's own line for the
+    // recipient; the words after a "said"-like marker that carry a refusal
+    // code; a line that starts with a refusal code; the words after any
+    // marker; else what the block says besides the address.
+    let own = own_line(block, addr);
+    let first_line = block.first().copied().unwrap_or("");
+    let mut words: Option<String> = own.map(|i| with_mailer_output(block, i));
+    if words.is_none() {
+        words = said_words(block, true);
     }
     // A line that starts with a failure reply (`550 5.7.26 …`, `554-…`) is
     // the receiver's: it and the lines that continue it.
     if words.is_none()
         && let Some(i) = block.iter().position(|l| reply_code(l.trim_start()).is_some_and(|c| c >= 400))
     {
-        let reply: Vec<&str> = block[i..].iter().map(|l| l.trim()).take_while(|l| !l.is_empty()).collect();
-        words = Some(reply.join(" "));
+        words = Some(reply_lines(block, i, block.get(i).copied().unwrap_or("")));
     }
-    let text = words.clone().unwrap_or_else(|| {
+    if words.is_none() {
+        words = said_words(block, false);
+    }
+    let text = words.unwrap_or_else(|| {
         joined
             .replacen(addr, "", 1)
             .trim_matches(|c: char| c == '<' || c == '>' || c == ':' || c.is_whitespace())
             .to_string()
     });
-    let search = words.as_deref().unwrap_or(&joined);
-    let (code, status) = reply_in(search).or_else(|| reply_in(&joined)).unwrap_or((None, None));
+    // The code is a refusal's (4xx, 5xx) at the start of the receiver's
+    // words or after the MTA's `host … [ip]:`: never a number from the
+    // rest of the block (`Size (in bytes): 222`, a `221 Bye` after QUIT).
+    let (code, status) = failure_reply_in(from_reply(&text));
     let mut text = clean_text(&text);
     if text.len() > MAX_TEXT {
         let mut cut = MAX_TEXT;
@@ -520,8 +552,179 @@ fn describe(block: &[&str], addr: &str) -> Failure {
     }
     // The phase of sendmail's own line for the recipient, not of the
     // transcript of other hosts after it.
-    let phase = if own_line { phase_in(first) } else { phase_in(&joined) };
+    let phase = match own {
+        Some(0) => phase_in(first_line),
+        _ => phase_in(&joined),
+    };
     Failure { recipient: addr.to_string(), text, code, status, mx: mx_in(&joined), phase }
+}
+
+/// The MTA's own line about the recipient in its block: a refusal code,
+/// perhaps a status, the address and `...` (Sendmail: `554 <a@b>... 550
+/// Host unknown`, `550 5.1.2 <a@b>... Host unknown`).
+fn own_line(block: &[&str], addr: &str) -> Option<usize> {
+    let addr = addr.to_ascii_lowercase();
+    block.iter().position(|l| {
+        let t = l.trim();
+        reply_code(t).is_some_and(|c| c >= 400)
+            && t.find("... ").is_some_and(|i| t.get(..i).is_some_and(|h| h.to_ascii_lowercase().contains(&addr)))
+    })
+}
+
+/// The MTA's line at `i` with the local mailer's output just above it, in
+/// a transcript (`maildrop: maildir over quota.` before `550 5.0.0
+/// <a@b>... Insufficient permission`): the mailer's words say why.
+fn with_mailer_output(block: &[&str], i: usize) -> String {
+    let line = block.get(i).map_or("", |l| l.trim());
+    let in_transcript =
+        block.get(..i).unwrap_or(&[]).iter().any(|l| l.to_ascii_lowercase().contains("transcript of session"));
+    if !in_transcript {
+        return line.to_string();
+    }
+    let mut above: Vec<&str> = Vec::new();
+    for l in block.get(..i).unwrap_or(&[]).iter().rev().take(MAX_MAILER_LINES) {
+        let t = l.trim();
+        let transcript_line = t.starts_with(['-', '(', '<', '>', '*', '='])
+            || t.to_ascii_lowercase().contains("while talking to")
+            || reply_code(t).is_some()
+            || leading_address(l).is_some();
+        if t.is_empty() || transcript_line {
+            break;
+        }
+        above.push(t);
+    }
+    if above.is_empty() {
+        return line.to_string();
+    }
+    above.reverse();
+    above.push(line);
+    above.join(" ")
+}
+
+/// How many lines of a local mailer's output above the MTA's line are kept.
+const MAX_MAILER_LINES: usize = 3;
+
+/// The words after the first [`SAID`] marker (in that order) that has any:
+/// the rest of its line, or the next line when the marker ends its line,
+/// with the lines that continue the reply ([`reply_lines`]).
+/// With `with_reply`, only words that carry a refusal code count.
+fn said_words(block: &[&str], with_reply: bool) -> Option<String> {
+    let lower: Vec<String> = block.iter().map(|l| l.to_ascii_lowercase()).collect();
+    for m in SAID {
+        // A marker inside a reply (`550-Reason: …`) is the receiver's word, not the MTA's.
+        let found = lower.iter().enumerate().find_map(|(i, l)| {
+            let in_reply =
+                transcript::reply_start(l.trim_start().trim_start_matches(['<', '>']).trim_start()).is_some();
+            l.find(m).filter(|_| !in_reply).map(|c| (i, c))
+        });
+        let Some((li, col)) = found else { continue };
+        let line = block.get(li).copied().unwrap_or("");
+        let after = line.get(col + m.len()..).unwrap_or("").trim().trim_start_matches(['\'', '"']).trim();
+        let words = if after.is_empty() {
+            // `The error that the other server returned was:` and the reply
+            // below; `For the following reason:` and its paragraph.
+            match block.iter().enumerate().skip(li + 1).take(2).find(|(_, l)| !l.trim().is_empty()) {
+                Some((i, l)) if transcript::reply_start(l.trim()).is_some() => reply_lines(block, i, l),
+                Some((i, _)) => paragraph(block, i),
+                None => continue,
+            }
+        } else {
+            reply_lines(block, li, after)
+        };
+        let words = from_reply(&words);
+        if !words.trim().is_empty() && (!with_reply || failure_reply_in(words).0.is_some()) {
+            return Some(words.to_string());
+        }
+    }
+    None
+}
+
+/// The reply that starts with `first` (on line `at` of `block`), and the
+/// lines that continue it: `550-` lines up to the `550 ` line, then lines
+/// indented below it (an MTA's wrap), up to a blank line or the next
+/// recipient. qmail's `Giving up on 192.0.2.1.` or a `221 Bye` after it
+/// are not part of it.
+fn reply_lines(block: &[&str], at: usize, first: &str) -> String {
+    let mut parts: Vec<String> = vec![first.trim().to_string()];
+    let mut i = at;
+    let start = transcript::reply_start(first.trim());
+    let mut pending = start.filter(|(_, more, _)| *more).map(|(c, _, _)| c);
+    let mut lines: Vec<String> = start.map(|(_, _, rest)| rest.to_string()).into_iter().collect();
+    while let Some(code) = pending {
+        let Some(next) = block.get(i + 1).map(|l| l.trim()) else { break };
+        match transcript::reply_start(next) {
+            Some((c, more, rest)) if c == code => {
+                lines.push(rest.to_string());
+                i += 1;
+                pending = more.then_some(code);
+            }
+            _ => break,
+        }
+    }
+    // A multi-line reply (`550-5.2.1 a`, `550 5.2.1 b`) as one: `550 5.2.1 a b`.
+    if let Some((code, _, _)) = start
+        && lines.len() > 1
+    {
+        parts = vec![transcript::join_reply(code, &lines).0];
+    }
+    while let Some(next) = block.get(i + 1) {
+        if next.trim().is_empty() || !(next.starts_with([' ', '\t']) || is_qmail_status(next)) {
+            break;
+        }
+        parts.push(next.trim().to_string());
+        i += 1;
+    }
+    parts.join(" ")
+}
+
+/// The lines from `at` up to a blank line, joined.
+fn paragraph(block: &[&str], at: usize) -> String {
+    let lines = block.get(at..).unwrap_or(&[]);
+    lines.iter().map(|l| l.trim()).take_while(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// qmail's own status for a failure, on the line after the reply: `. (#5.5.0)`.
+fn is_qmail_status(line: &str) -> bool {
+    let t = line.trim().trim_start_matches(['.', ' ']);
+    t.strip_prefix("(#").and_then(|r| r.strip_suffix(')')).is_some_and(is_status)
+}
+
+/// An MTA's account of a refusal, from where the receiver's reply starts:
+/// `RCPT TO:<a@b>: host mx.example.org [192.0.2.1]: 550 5.1.1 …` → `550
+/// 5.1.1 …`, `Server mx.example.org[192.0.2.1] failed with: 550 …` → `550 …`.
+/// Only before the first reply: a colon inside the receiver's own words
+/// (`… visit the URL: 550-http://…` in a multi-line reply) is theirs.
+fn from_reply(words: &str) -> &str {
+    if transcript::reply_start(words).is_some() {
+        return words;
+    }
+    for (i, _) in words.match_indices(": ") {
+        let at = i + 2;
+        if failure_reply_in(words.get(..i).unwrap_or("")).0.is_some() {
+            break;
+        }
+        if let Some((code, _, _)) = words.get(at..).and_then(transcript::reply_start)
+            && code >= 400
+        {
+            return words.get(at..).unwrap_or(words);
+        }
+    }
+    words
+}
+
+/// The refusal's reply code (4xx, 5xx) and enhanced status in the
+/// receiver's words: the code at their start, else the first refusal
+/// code that starts a word; the status that follows it, else the first.
+fn failure_reply_in(words: &str) -> (Option<u16>, Option<String>) {
+    let t = words.trim_start();
+    if let Some((code, _, rest)) = transcript::reply_start(t)
+        && code >= 400
+    {
+        let status = super::dsn::status_at_start(rest).or_else(|| reply_in(rest).and_then(|(_, s)| s));
+        return (Some(code), status);
+    }
+    let (code, status) = reply_in(t).unwrap_or((None, None));
+    (code.filter(|c| *c >= 400), status)
 }
 
 fn clean_text(s: &str) -> String {
@@ -604,37 +807,52 @@ fn mx_in(s: &str) -> Option<String> {
     None
 }
 
-/// Phrases that name an SMTP phase, and the phase.
+/// Phrases that name the SMTP command a reply answered, and its phase:
+/// the MTA's own words for the command it sent (`after RCPT TO:<…>`, `in
+/// reply to end of DATA command`, qmail's `does not like recipient`), never
+/// words a receiver might use about anything (`connection refused`,
+/// `greeting`, `HELO=` in a reply). A transcript's `>>> RCPT` is read by
+/// [`transcript`] instead.
 const PHASES: &[(&str, &str)] = &[
-    // `RCPT TO:<a@b>` as sent (a transcript, Exim's `after RCPT TO:<…>`);
-    // a bare `RCPT TO: a@b` is a list of the message's details.
+    // `RCPT TO:<a@b>` as sent (Exim's `after RCPT TO:<…>`); a bare `RCPT
+    // TO: a@b` is a list of the message's details.
     ("rcpt to:<", "rcpt"),
     ("reply to rcpt to", "rcpt"),
     ("rcpt to response", "rcpt"),
-    ("rcpt_to", "rcpt"),
+    ("[rcpt_to]", "rcpt"),
     ("after rcpt", "rcpt"),
     ("rcpt command", "rcpt"),
     ("smtp:rcpt", "rcpt"),
     ("smtp command rcpt", "rcpt"),
+    ("does not like recipient", "rcpt"),
     ("mail from:<", "mail"),
     ("reply to mail from", "mail"),
     ("mail from response", "mail"),
-    ("mail_from", "mail"),
+    ("[mail_from]", "mail"),
+    ("after mail from", "mail"),
+    ("does not like sender", "mail"),
+    ("but sender was rejected", "mail"),
     ("end of data", "data"),
     ("after data", "data"),
-    (">>> data", "data"),
     ("in reply to data", "data"),
     ("reply to data", "data"),
     ("data command", "data"),
     ("smtp command data", "data"),
     ("smtp:data", "data"),
-    ("helo", "helo"),
-    ("ehlo", "helo"),
-    ("connect to", "connect"),
+    ("failed after i sent the message", "data"),
+    ("after helo", "helo"),
+    ("after ehlo", "helo"),
+    ("reply to helo", "helo"),
+    ("reply to ehlo", "helo"),
+    ("ehlo handshake", "helo"),
+    ("helo handshake", "helo"),
+    ("but my name was rejected", "helo"),
     ("initial connection", "connect"),
     ("refused to talk to me", "connect"),
-    ("connection refused", "connect"),
-    ("greeting", "connect"),
+    ("initial server greeting", "connect"),
+    ("initial protocol greeting", "connect"),
+    ("greeting failed", "connect"),
+    ("during greeting wait", "connect"),
 ];
 
 static PHASE_NEEDLES: LazyLock<Needles> =
@@ -646,9 +864,20 @@ fn phase_in(text: &str) -> Option<String> {
     PHASES
         .iter()
         .zip(PHASE_NEEDLES.first_of_each(text))
-        .filter_map(|((_, phase), at)| at.map(|i| (i, phase)))
+        .filter_map(|((_, phase), at)| at.map(|i| (i, *phase)))
+        .chain(postfix_connect(text).map(|i| (i, "connect")))
         .min_by_key(|(i, _)| *i)
         .map(|(_, p)| p.to_string())
+}
+
+/// Where Postfix says its connection failed, `connect to HOST[IP]:PORT: …`
+/// (the documented form; `connection refused` alone names no phase).
+fn postfix_connect(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    lower.match_indices("connect to ").find_map(|(i, m)| {
+        let host = lower.get(i + m.len()..)?.split_whitespace().next()?;
+        (host.contains('[') && host.contains("]:")).then_some(i)
+    })
 }
 
 #[cfg(test)]
@@ -767,6 +996,11 @@ mod tests {
         // A list of the message's details names no phase.
         assert_eq!(phase_in("MAIL FROM: a@b RCPT TO: c@d"), None);
         assert_eq!(phase_in("in reply to DATA").as_deref(), Some("data"));
+        // Words a receiver may use about anything name no phase.
+        assert_eq!(phase_in("550 5.4.316 Message expired, connection refused"), None);
+        assert_eq!(phase_in("550-H=mail.example.com [192.0.2.11] HELO=[mail.example.com]"), None);
+        assert_eq!(phase_in("connect to mx.example.org[192.0.2.1]:25: Connection refused").as_deref(), Some("connect"));
+        assert_eq!(phase_in("192.0.2.1 does not like recipient.").as_deref(), Some("rcpt"));
         assert_eq!(phase_in("nothing"), None);
     }
 
