@@ -138,6 +138,28 @@ fn ids_are_stable_and_a_campaign_is_read_from_the_returned_message() {
 }
 
 #[test]
+fn a_final_dsn_with_a_temporary_status_raises_final_temporary() {
+    // `Action: failed` with `Status: 4.4.1`: the MTA gave up retrying. The
+    // event says so in its `action`, and a policy reads it as a flag.
+    let policy = rebound::load::compile_bytes(
+        "expiry.rebound",
+        b"rule gave_up {\n  when flag final_temporary\n  then soft expired\n}\n",
+    )
+    .policy
+    .expect("a policy that tests the flag compiles");
+    let parsed = ingest(&fixtures().join("mail/dsn-final-temporary.eml"), Format::Eml);
+    let events = &parsed[0].events;
+    assert_eq!(events.len(), 1);
+    let line = events[0].to_json_line();
+    let event = Event::parse(&line).expect("a valid event");
+    let verdict = policy.classify(&event);
+    assert_eq!((verdict.reason, verdict.rule), ("expired", Some("gave_up")), "{line}");
+    // The same answer in a delay notice is no expiry.
+    let delayed = line.replace("\"action\":\"failed\"", "\"action\":\"delayed\"");
+    assert_ne!(policy.classify(&Event::parse(&delayed).expect("valid")).rule, Some("gave_up"), "{delayed}");
+}
+
+#[test]
 fn what_is_not_a_bounce_says_so() {
     let parsed = ingest(&fixtures().join("mail/not-a-bounce.eml"), Format::Eml);
     assert!(parsed[0].events.is_empty());

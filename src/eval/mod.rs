@@ -127,6 +127,7 @@ pub fn raw_of<'a>(event: &'a Event<'a>) -> Raw<'a> {
         mx: event.mx.as_deref(),
         phase: event.phase(),
         domain: event.domain(),
+        action: event.action.as_deref(),
     }
 }
 

@@ -88,6 +88,10 @@ pub struct Raw<'a> {
     pub phase: Option<Phase>,
     /// The recipient's domain.
     pub domain: &'a str,
+    /// What the report said happened (the event's `action`: DSN `failed`,
+    /// `delayed`, Postfix `expired`, …), read only for
+    /// [`Flag::FinalTemporary`].
+    pub action: Option<&'a str>,
 }
 
 /// Runs every step, in order. Answers with nothing to unwrap or join (the
@@ -131,6 +135,9 @@ fn plain_response(raw: &Raw, text: &str) -> Response {
     let (inner_code, inner_status) = nested(text);
     if inner_code.is_some() || inner_status.is_some() {
         flags.set(Flag::Nested);
+    }
+    if gave_up_on_temporary(raw.action, raw.code, status) {
+        flags.set(Flag::FinalTemporary);
     }
     Response {
         code: raw.code,
@@ -217,6 +224,9 @@ pub fn normalize_full(raw: &Raw) -> Response {
     if inner_code.is_some() || inner_status.is_some() {
         flags.set(Flag::Nested);
     }
+    if gave_up_on_temporary(raw.action, code, status) {
+        flags.set(Flag::FinalTemporary);
+    }
     rest.truncate(rest.trim_end().len());
     let folded = fold_text(&rest);
     Response {
@@ -231,6 +241,19 @@ pub fn normalize_full(raw: &Raw) -> Response {
         domain: lower_host(raw.domain),
         flags,
     }
+}
+
+/// The actions that say a report is final: the MTA will not try again
+/// (RFC 3464 `failed`; Postfix's `expired` for a message that timed out in
+/// the queue).
+const FINAL_ACTIONS: &[&str] = &["failed", "expired"];
+
+/// Whether a final report carries a temporary answer (the reply class, from
+/// the code, else the status, is 4): the message expired after retries.
+fn gave_up_on_temporary(action: Option<&str>, code: Option<u16>, status: Option<Status>) -> bool {
+    let final_report = action.is_some_and(|a| FINAL_ACTIONS.iter().any(|f| a.trim().eq_ignore_ascii_case(f)));
+    let class = code.map(|c| (c / 100) as u8).or(status.map(|s| s.class));
+    final_report && class == Some(4)
 }
 
 /// The field's value unless the text's agrees with `class` and the field's does not.

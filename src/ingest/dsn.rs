@@ -45,6 +45,10 @@ pub struct RecipientFields {
     pub remote_mta: Option<String>,
     /// `Diagnostic-Code`, without its type (`smtp;`).
     pub diagnostic: Option<String>,
+    /// The `Diagnostic-Code`'s type as written (`smtp`, `X-Unix`,
+    /// `X-Postfix`), when it has one: only an `smtp` diagnostic is an SMTP
+    /// reply; `X-Unix` is a local program's exit status.
+    pub diagnostic_type: Option<String>,
     /// `Last-Attempt-Date`.
     pub last_attempt: Option<String>,
 }
@@ -115,6 +119,21 @@ pub fn untyped(value: &str) -> &str {
     }
 }
 
+/// The `type` of a typed value (`smtp` of `smtp; 550 …`), if it has one.
+pub fn type_of(value: &str) -> Option<&str> {
+    match value.split_once(';') {
+        Some((kind, _)) if kind.len() < 20 && !kind.contains(' ') && !kind.contains('@') => Some(kind.trim()),
+        _ => None,
+    }
+}
+
+/// Whether a diagnostic of this type is a local program's exit status
+/// (`X-Unix; 75`: sysexits, or any number a delivery program returned),
+/// not an SMTP reply.
+pub fn is_exit_status_type(kind: &str) -> bool {
+    kind.eq_ignore_ascii_case("x-unix")
+}
+
 /// An enhanced status code (`5.1.1`, `4.7.26`) at the start of `s`, if any.
 pub fn status_at_start(s: &str) -> Option<String> {
     let token = s.split(|c: char| c.is_whitespace() || c == ')' || c == '(' || c == ',' || c == ';').next()?;
@@ -177,7 +196,10 @@ pub fn parse(text: &str) -> DeliveryStatus {
             "action" => r.action = Some(value.split_whitespace().next().unwrap_or("").to_ascii_lowercase()),
             "status" => r.status = status_at_start(&value),
             "remote-mta" => r.remote_mta = Some(untyped(&value).to_string()).filter(|s| !s.is_empty()),
-            "diagnostic-code" => r.diagnostic = Some(untyped(&value).to_string()).filter(|s| !s.is_empty()),
+            "diagnostic-code" => {
+                r.diagnostic = Some(untyped(&value).to_string()).filter(|s| !s.is_empty());
+                r.diagnostic_type = type_of(&value).map(str::to_string);
+            }
             "last-attempt-date" => r.last_attempt = Some(value),
             "reporting-mta" => ds.message.reporting_mta = Some(untyped(&value).to_string()),
             "arrival-date" => ds.message.arrival_date = Some(value),

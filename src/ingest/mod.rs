@@ -165,6 +165,7 @@ impl IngestEvent {
             phase: self.phase.as_deref().map(Borrowed),
             optin: None,
             feedback_type: self.feedback_type.as_deref().map(Borrowed),
+            action: self.action.as_deref().map(Borrowed),
             raw: None,
         }
     }

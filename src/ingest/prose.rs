@@ -460,6 +460,25 @@ pub fn failures_among(text: &str, exclude: &HashSet<String>, known: &HashSet<Str
     out
 }
 
+/// The failure a notification states without naming a recipient: the
+/// first refusal of its transcript, else its first line that starts with a
+/// refusal code (Sendmail's `554 5.3.0 unknown mailer error 255` after a
+/// local mailer's output). `None` when it states none. For a report about
+/// one recipient, whose name the text leaves out.
+pub fn whole_failure(text: &str) -> Option<Failure> {
+    let notification = cut_original(text);
+    let lines: Vec<&str> = notification.lines().collect();
+    let exchanges = transcript::exchanges(&lines);
+    if let Some(e) = exchanges.iter().find(|e| e.failed()) {
+        return Some(from_exchange(e, &lines, ""));
+    }
+    let i = lines.iter().position(|l| reply_code(l.trim_start()).is_some_and(|c| c >= 400))?;
+    let words = with_mailer_output(&lines, i);
+    let (code, status) = failure_reply_in(lines.get(i).copied().unwrap_or(""));
+    let text = clean_text(&words);
+    Some(Failure { text, code, status, phase: phase_in(lines.get(i).copied().unwrap_or("")), ..Failure::default() })
+}
+
 /// Whether a transcript exchange answered a `RCPT` for someone else.
 fn names_another_recipient(e: &transcript::Exchange, addr: &str) -> bool {
     e.phase == Some("rcpt") && !e.names(addr)
@@ -541,7 +560,8 @@ fn describe(block: &[&str], addr: &str) -> Failure {
     // The code is a refusal's (4xx, 5xx) at the start of the receiver's
     // words or after the MTA's `host … [ip]:`: never a number from the
     // rest of the block (`Size (in bytes): 222`, a `221 Bye` after QUIT).
-    let (code, status) = failure_reply_in(from_reply(&text));
+    // The MTA's own line carries the code, whatever mailer output is above it.
+    let (code, status) = prose_reply_in(own.and_then(|i| block.get(i)).copied().unwrap_or(&text));
     let mut text = clean_text(&text);
     if text.len() > MAX_TEXT {
         let mut cut = MAX_TEXT;
@@ -632,7 +652,7 @@ fn said_words(block: &[&str], with_reply: bool) -> Option<String> {
             reply_lines(block, li, after)
         };
         let words = from_reply(&words);
-        if !words.trim().is_empty() && (!with_reply || failure_reply_in(words).0.is_some()) {
+        if !words.trim().is_empty() && (!with_reply || prose_reply_in(words).0.is_some()) {
             return Some(words.to_string());
         }
     }
@@ -705,6 +725,7 @@ fn from_reply(words: &str) -> &str {
         }
         if let Some((code, _, _)) = words.get(at..).and_then(transcript::reply_start)
             && code >= 400
+            && introduces_reply(words.get(..i).unwrap_or(""))
         {
             return words.get(at..).unwrap_or(words);
         }
@@ -712,9 +733,29 @@ fn from_reply(words: &str) -> &str {
     words
 }
 
+/// Words before a colon that introduce a reply: a host (`host mx [ip]`,
+/// `said[…]`), a command as sent (`RCPT TO:<a@b>`, `SIZE=1543`, `end of
+/// data`, `EHLO mx`), or the MTA's verb (`failed with`, `responded with
+/// failure`). Not a detail of the message (`Size (in bytes): 552`).
+fn introduces_reply(before: &str) -> bool {
+    const WORDS: &[&str] =
+        &["said", "with", "failure", "error", "reason", "data", "connection", "returned", "response", "responded"];
+    let tokens: Vec<&str> = before.split_whitespace().collect();
+    let Some(last) = tokens.last() else { return false };
+    let word = last.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_ascii_lowercase();
+    let command = tokens.first().is_some_and(|t| ["ehlo", "helo", "lhlo"].iter().any(|c| t.eq_ignore_ascii_case(c)));
+    last.ends_with(']')
+        || last.ends_with('>')
+        || word.starts_with("size=")
+        || WORDS.contains(&word.as_str())
+        || tokens.len() >= 2 && tokens.get(tokens.len() - 2).is_some_and(|p| p.eq_ignore_ascii_case("host"))
+        || command
+}
+
 /// The refusal's reply code (4xx, 5xx) and enhanced status in the
 /// receiver's words: the code at their start, else the first refusal
-/// code that starts a word; the status that follows it, else the first.
+/// code that starts a word (a `220-` greeting line or a `250` before it is
+/// not the refusal); the status that follows it, else the first.
 fn failure_reply_in(words: &str) -> (Option<u16>, Option<String>) {
     let t = words.trim_start();
     if let Some((code, _, rest)) = transcript::reply_start(t)
@@ -723,8 +764,25 @@ fn failure_reply_in(words: &str) -> (Option<u16>, Option<String>) {
         let status = super::dsn::status_at_start(rest).or_else(|| reply_in(rest).and_then(|(_, s)| s));
         return (Some(code), status);
     }
-    let (code, status) = reply_in(t).unwrap_or((None, None));
-    (code.filter(|c| *c >= 400), status)
+    reply_in_from(t, 400).unwrap_or((None, None))
+}
+
+/// As [`failure_reply_in`] for words found in prose, where only a reply
+/// that starts them is one (after the MTA's `host … [ip]:`, see
+/// [`from_reply`]): a number further on is a detail (`Size (in bytes):
+/// 552`), not an answer. The status may be anywhere (qmail's `(#5.1.1)`).
+fn prose_reply_in(words: &str) -> (Option<u16>, Option<String>) {
+    let t = from_reply(words).trim_start();
+    match transcript::reply_start(t) {
+        Some((code, _, _)) if code >= 400 => failure_reply_in(t),
+        _ => (None, reply_in(t).and_then(|(_, s)| s)),
+    }
+}
+
+/// The refusal (4xx, 5xx) in a report's words: its code and status, read
+/// where the receiver's reply starts (see [`failure_reply_in`]).
+pub fn refusal_in(words: &str) -> (Option<u16>, Option<String>) {
+    failure_reply_in(from_reply(words))
 }
 
 fn clean_text(s: &str) -> String {
@@ -750,6 +808,11 @@ fn reply_code(s: &str) -> Option<u16> {
 /// The first reply code and enhanced status in `s`: a code that starts a
 /// word and is followed by a space or dash; a status anywhere.
 pub fn reply_in(s: &str) -> Option<(Option<u16>, Option<String>)> {
+    reply_in_from(s, 200)
+}
+
+/// As [`reply_in`], the first code at or above `min` (400: a refusal's).
+fn reply_in_from(s: &str, min: u16) -> Option<(Option<u16>, Option<String>)> {
     let mut code = None;
     let mut status = None;
     let bytes = s.as_bytes();
@@ -766,6 +829,7 @@ pub fn reply_in(s: &str) -> Option<(Option<u16>, Option<String>)> {
             // Not a status's first digit, not a port or a time.
             && bytes.get(i + 3) != Some(&b'.')
             && prev != b':'
+            && c >= min
         {
             code = Some(c);
         }
@@ -872,7 +936,7 @@ fn phase_in(text: &str) -> Option<String> {
 
 /// Where Postfix says its connection failed, `connect to HOST[IP]:PORT: …`
 /// (the documented form; `connection refused` alone names no phase).
-fn postfix_connect(text: &str) -> Option<usize> {
+pub(crate) fn postfix_connect(text: &str) -> Option<usize> {
     let lower = text.to_ascii_lowercase();
     lower.match_indices("connect to ").find_map(|(i, m)| {
         let host = lower.get(i + m.len()..)?.split_whitespace().next()?;
