@@ -264,6 +264,10 @@ proptest! {
     }
 }
 
+/// The fixtures that are bounces naming no recipient the report stands
+/// behind: an error each (exit 1), never a guess.
+const NO_RECIPIENT_FIXTURES: &[&str] = &["list-post-no-recipient.eml"];
+
 #[test]
 fn the_command_writes_events_that_classify_reads() {
     let out = assert_cmd::Command::cargo_bin("rebound")
@@ -271,11 +275,16 @@ fn the_command_writes_events_that_classify_reads() {
         .args(["ingest", "--verbose"])
         .arg(fixtures().join("mail"))
         .assert()
-        .success();
+        .code(1);
     let output = out.get_output();
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("skipped:") && stderr.contains("not-a-bounce.eml"), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), NO_RECIPIENT_FIXTURES.len(), "{stderr}");
+    for (line, name) in errors.iter().zip(NO_RECIPIENT_FIXTURES) {
+        assert!(line.contains(name) && line.contains("no recipient"), "{line}");
+    }
     let inputs = std::fs::read_dir(fixtures().join("mail")).expect("fixtures").count();
     assert!(stderr.contains(&format!("ingest: {inputs} inputs")), "{stderr}");
     let events = stdout.lines().count();

@@ -197,6 +197,13 @@ pub fn addresses(s: &str) -> Vec<(usize, String)> {
     out
 }
 
+/// Whether an address is a mailer daemon's: never a failed recipient.
+fn is_daemon_address(a: &str) -> bool {
+    let local = a.split('@').next().unwrap_or("").to_ascii_lowercase();
+    matches!(local.as_str(), "mailer-daemon" | "mail-daemon" | "maildaemon" | "mailerdaemon")
+        || local.starts_with("mailer-daemon")
+}
+
 /// Whether an address belongs to mail software rather than a person.
 pub fn is_system_address(a: &str) -> bool {
     let local = a.split('@').next().unwrap_or("").to_ascii_lowercase();
@@ -331,7 +338,10 @@ const RECIPIENT_PHRASES: &[&str] = &[
     "original-recipient:",
     "final-recipient:",
     "your message to",
+    "your mail to",
+    "delivering your mail to",
     "message to",
+    "rejected recipient",
     "recipient:",
     "recipients:",
     "to:",
@@ -339,11 +349,47 @@ const RECIPIENT_PHRASES: &[&str] = &[
     "address",
 ];
 
-fn phrase_led_addresses(notification: &str, exclude: &HashSet<String>) -> Vec<(usize, String)> {
+/// The addresses a report names that are not the failed recipient,
+/// lowercased.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Excluded {
+    /// Never the recipient: the report's own `From` and `Return-Path` (the
+    /// mailer daemon), the returned message's `Reply-To`, and every address
+    /// of a `List-*` header (a list's post or unsubscribe address is not a
+    /// person who failed).
+    pub never: HashSet<String>,
+    /// The sender: the report's own recipients (`To`, `Delivered-To`,
+    /// `X-Original-To`, `Envelope-To`) and the returned message's `From`,
+    /// `Sender`, `Return-Path`. The failed recipient only when a line of the
+    /// failure text leads with it and with no one else (a message to
+    /// oneself; an MTA that writes the failed address into the report's
+    /// header); never from a phrase.
+    pub unless_named: HashSet<String>,
+}
+
+impl Excluded {
+    /// Only addresses that are never the recipient.
+    pub fn never(addresses: impl IntoIterator<Item = String>) -> Excluded {
+        Excluded { never: addresses.into_iter().map(|a| a.to_ascii_lowercase()).collect(), ..Excluded::default() }
+    }
+
+    /// Whether `addr` (lowercased) is excluded at all.
+    pub fn contains(&self, addr: &str) -> bool {
+        self.never.contains(addr) || self.unless_named.contains(addr)
+    }
+}
+
+fn phrase_led_addresses(notification: &str, exclude: &Excluded) -> Vec<(usize, String)> {
     let lower = notification.to_ascii_lowercase();
     let mut found: Vec<(usize, String)> = Vec::new();
     for (offset, addr) in addresses(notification) {
         if exclude.contains(&addr.to_ascii_lowercase()) || is_system_address(&addr) {
+            continue;
+        }
+        // An address in a header line (`Reply-To: <a@b>`, `To: …`) is the
+        // message's, not one the failure text names.
+        let line_start = lower[..offset].rfind('\n').map_or(0, |i| i + 1);
+        if looks_like_header(notification.get(line_start..offset).unwrap_or("")) {
             continue;
         }
         let before = &lower[floor_boundary(&lower, offset.saturating_sub(120))..offset];
@@ -357,29 +403,73 @@ fn phrase_led_addresses(notification: &str, exclude: &HashSet<String>) -> Vec<(u
     found
 }
 
+/// Phrases that say the address right after them is the one that failed,
+/// on the same line (`There was an error delivering your mail to <a@b>.`).
+const FAILED_PHRASES: &[&str] = &[
+    "delivering your mail to",
+    "delivering your message to",
+    "could not be delivered to",
+    "couldn't be delivered to",
+    "was not delivered to",
+    "wasn't delivered to",
+    "failed to deliver to",
+    "undeliverable to",
+    "rejected recipient",
+    "your message to",
+    "your mail to",
+];
+
+/// Among `only`, the addresses a [`FAILED_PHRASES`] phrase names just
+/// before them on their line.
+fn named_as_failed(notification: &str, only: &HashSet<String>) -> Vec<(usize, String)> {
+    let mut found: Vec<(usize, String)> = Vec::new();
+    for (offset, addr) in addresses(notification) {
+        if !only.contains(&addr.to_ascii_lowercase()) || found.iter().any(|(_, a)| a.eq_ignore_ascii_case(&addr)) {
+            continue;
+        }
+        let line_start = notification[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let before = notification.get(line_start..offset).unwrap_or("").to_ascii_lowercase();
+        let before = before.trim_end().trim_end_matches(['<', '"', '\'']).trim_end();
+        if FAILED_PHRASES.iter().any(|p| before.ends_with(p)) {
+            found.push((offset, addr));
+        }
+    }
+    found
+}
+
 /// The failed recipients of a notification and what the receiver said to
-/// each. `exclude` holds addresses that are never the recipient (the
-/// sender, the reporting system), lowercased.
-pub fn failures(text: &str, exclude: &HashSet<String>) -> Vec<Failure> {
+/// each. `exclude` holds the addresses that are not the recipient (the
+/// sender, the reporting system).
+pub fn failures(text: &str, exclude: &Excluded) -> Vec<Failure> {
     failures_among(text, exclude, &HashSet::new())
 }
 
 /// As [`failures`], where `known` (lowercased) are the recipients a DSN
 /// already named: they are taken even when they look like a system address
 /// (`postmaster@…` is a recipient like any other when it was the one mailed).
-pub fn failures_among(text: &str, exclude: &HashSet<String>, known: &HashSet<String>) -> Vec<Failure> {
+pub fn failures_among(text: &str, exclude: &Excluded, known: &HashSet<String>) -> Vec<Failure> {
     let notification = cut_original(text);
     let lines: Vec<&str> = notification.lines().collect();
-    // Recipients that lead a line.
+    // Recipients that lead a line; the report's own recipients only when
+    // no one else does.
     let mut led: Vec<(usize, String)> = Vec::new();
+    let mut led_unless_named: Vec<(usize, String)> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         if let Some(a) = leading_address(line) {
             let key = a.to_ascii_lowercase();
-            if !known.contains(&key) && (exclude.contains(&key) || is_system_address(&a) || looks_like_header(line)) {
+            if known.contains(&key) {
+                led.push((i, a));
+            } else if exclude.never.contains(&key) || is_daemon_address(&a) || looks_like_header(line) {
                 continue;
+            } else if exclude.unless_named.contains(&key) || is_system_address(&a) {
+                led_unless_named.push((i, a));
+            } else {
+                led.push((i, a));
             }
-            led.push((i, a));
         }
+    }
+    if led.is_empty() {
+        led = led_unless_named;
     }
     // The same address leading several lines (Office 365 names it twice):
     // the first starts its block, the later ones stay inside it.
@@ -391,8 +481,12 @@ pub fn failures_among(text: &str, exclude: &HashSet<String>, known: &HashSet<Str
         }
     }
     if starts.is_empty() {
-        // No line is led by an address: take the addresses a phrase names.
-        let by_phrase = phrase_led_addresses(notification, exclude);
+        // No line is led by an address: take the addresses a phrase names;
+        // the sender's only right after a phrase that says it failed.
+        let mut by_phrase = phrase_led_addresses(notification, exclude);
+        if by_phrase.is_empty() {
+            by_phrase = named_as_failed(notification, &exclude.unless_named);
+        }
         for (offset, a) in by_phrase {
             let line = notification[..offset].matches('\n').count();
             starts.push((line, a));
@@ -785,8 +879,14 @@ pub fn refusal_in(words: &str) -> (Option<u16>, Option<String>) {
     failure_reply_in(from_reply(words))
 }
 
+/// The words on one line, without the quote or parenthesis that closed the
+/// MTA's wrapper around them (`Remote Server returned '…'`, `(reason: …)`);
+/// a parenthesis the words opened themselves (`(#5.1.1)`) stays.
 fn clean_text(s: &str) -> String {
-    let s = s.trim().trim_end_matches(['\'', '"', ')']).trim();
+    let mut s = s.trim().trim_end_matches(['\'', '"']).trim_end();
+    while s.ends_with(')') && s.matches(')').count() > s.matches('(').count() {
+        s = s[..s.len() - 1].trim_end().trim_end_matches(['\'', '"']).trim_end();
+    }
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -881,6 +981,10 @@ const PHASES: &[(&str, &str)] = &[
     // `RCPT TO:<a@b>` as sent (Exim's `after RCPT TO:<…>`); a bare `RCPT
     // TO: a@b` is a list of the message's details.
     ("rcpt to:<", "rcpt"),
+    ("did not like our rcpt", "rcpt"),
+    ("did not like our mail", "mail"),
+    ("did not like our data", "data"),
+    ("did not like our final data", "data"),
     ("reply to rcpt to", "rcpt"),
     ("rcpt to response", "rcpt"),
     ("[rcpt_to]", "rcpt"),
@@ -949,7 +1053,7 @@ mod tests {
     use super::*;
 
     fn one(text: &str) -> Failure {
-        let f = failures(text, &HashSet::from(["sender@example.jp".to_string()]));
+        let f = failures(text, &Excluded::never(["sender@example.jp".to_string()]));
         assert_eq!(f.len(), 1, "{f:?}");
         f.into_iter().next().unwrap_or_default()
     }
@@ -1071,7 +1175,7 @@ mod tests {
     #[test]
     fn the_sender_is_never_the_recipient() {
         assert!(
-            failures("Your message to sender@example.jp failed", &HashSet::from(["sender@example.jp".into()]))
+            failures("Your message to sender@example.jp failed", &Excluded::never(["sender@example.jp".to_string()]))
                 .is_empty()
         );
     }

@@ -22,19 +22,19 @@ static INLINE_DSN_FIELDS: LazyLock<Needles> = LazyLock::new(|| {
 });
 
 /// A DSN written into the text of a message that is not `multipart/report`
-/// (some MTAs print the fields in the body).
-pub(super) fn inline_dsn(notification: &str) -> DeliveryStatus {
+/// (some MTAs print the fields in the body), and the prose before it.
+pub(super) fn inline_dsn(notification: &str) -> (DeliveryStatus, &str) {
     let [final_recipient, original_recipient, action, status, reporting_mta] =
         INLINE_DSN_FIELDS.first_of_each(notification)[..]
     else {
         unreachable!("one entry per field")
     };
     if final_recipient.is_none() && original_recipient.is_none() || action.is_none() && status.is_none() {
-        return DeliveryStatus::default();
+        return (DeliveryStatus::default(), notification);
     }
     // From the first field line on.
     let start = [reporting_mta, final_recipient, original_recipient].into_iter().flatten().min().unwrap_or(0);
-    dsn::parse(&notification[start..])
+    (dsn::parse(&notification[start..]), &notification[..start])
 }
 
 pub(super) fn from_dsn(parts: &Parts<'_>, ctx: &Context<'_>) -> Parsed {
@@ -46,16 +46,19 @@ pub(super) fn from_dsn(parts: &Parts<'_>, ctx: &Context<'_>) -> Parsed {
         }
         all.recipients.extend(ds.recipients);
     }
-    events_of_dsn(&all, parts, ctx)
+    events_of_dsn(&all, &parts.notification, ctx)
 }
 
-pub(super) fn events_of_dsn(ds: &DeliveryStatus, parts: &Parts<'_>, ctx: &Context<'_>) -> Parsed {
+/// The events of a DSN; `notification` is the prose that goes with it
+/// (read only to fill in what the fields leave out).
+pub(super) fn events_of_dsn(ds: &DeliveryStatus, notification: &str, ctx: &Context<'_>) -> Parsed {
     // What the prose says about each recipient, to fill in a thin DSN: read
     // only when a recipient needs it (most DSNs say all there is to say).
     let known: HashSet<String> =
         ds.recipients.iter().filter_map(|r| r.recipient()).map(|a| a.to_ascii_lowercase()).collect();
     let read: OnceCell<Vec<Failure>> = OnceCell::new();
-    let prose_failures = || read.get_or_init(|| prose::failures_among(&parts.notification, &HashSet::new(), &known));
+    let prose_failures =
+        || read.get_or_init(|| prose::failures_among(notification, &prose::Excluded::default(), &known));
     let bounces = ds.recipients.iter().filter(|r| !is_delivery(r.action.as_deref())).count();
     let mut events = Vec::new();
     let mut seen = HashSet::new();
@@ -78,7 +81,7 @@ pub(super) fn events_of_dsn(ds: &DeliveryStatus, parts: &Parts<'_>, ctx: &Contex
             };
             // A DSN about one recipient: what its notification says about a
             // failure (a transcript, a local mailer's output) is about it.
-            let whole = || (bounces == 1).then(|| prose::whole_failure(&parts.notification)).flatten();
+            let whole = || (bounces == 1).then(|| prose::whole_failure(notification)).flatten();
             answer(&mut e, r, &said, &whole);
         }
         events.push(e);
@@ -126,7 +129,16 @@ fn answer<'f>(
     let thin = text
         .as_deref()
         .is_none_or(|t| t.split_whitespace().filter(|w| w.chars().all(char::is_alphabetic) && w.len() > 2).count() < 2);
-    let filled = if thin { said().cloned().or_else(whole) } else { None };
+    // What the prose says about the recipient when it carries a reply; else
+    // the notification's failure; else the prose's words about it.
+    let filled = match thin {
+        true => said()
+            .filter(|f| f.code.is_some() || f.status.is_some())
+            .cloned()
+            .or_else(whole)
+            .or_else(|| said().cloned()),
+        false => None,
+    };
     if let Some(f) = &filled {
         text = Some(f.text.clone()).filter(|t| !t.is_empty()).or(text);
         if !exit_status {
