@@ -41,6 +41,10 @@ pub struct RecipientFields {
     pub action: Option<String>,
     /// `Status` (`5.1.1`), when it looks like one.
     pub status: Option<String>,
+    /// The comment after the `Status` (`4.0.0 (example.org: host name
+    /// lookup failure)`): the reporting MTA's words when it wrote no
+    /// `Diagnostic-Code`.
+    pub status_comment: Option<String>,
     /// `Remote-MTA`, without its type.
     pub remote_mta: Option<String>,
     /// `Diagnostic-Code`, without its type (`smtp;`).
@@ -141,6 +145,15 @@ pub fn status_at_start(s: &str) -> Option<String> {
     is_status(token).then(|| token.to_string())
 }
 
+/// The text of a field's trailing comment (`5.0.0 (permanent failure)` →
+/// `permanent failure`), if it has words.
+fn comment_of(value: &str) -> Option<String> {
+    let open = value.find('(')?;
+    let close = value.rfind(')').filter(|c| *c > open)?;
+    let inner = value.get(open + 1..close)?.trim();
+    inner.chars().any(char::is_alphabetic).then(|| inner.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
 /// Whether `s` is an enhanced status code: class 2, 4 or 5, subject up to
 /// three digits, detail up to three digits.
 pub fn is_status(s: &str) -> bool {
@@ -194,7 +207,10 @@ pub fn parse(text: &str) -> DeliveryStatus {
             "original-recipient" => r.original_recipient = clean_address(&value),
             "x-actual-recipient" => r.actual_recipient = clean_address(&value),
             "action" => r.action = Some(value.split_whitespace().next().unwrap_or("").to_ascii_lowercase()),
-            "status" => r.status = status_at_start(&value),
+            "status" => {
+                r.status = status_at_start(&value);
+                r.status_comment = comment_of(&value);
+            }
             "remote-mta" => r.remote_mta = Some(untyped(&value).to_string()).filter(|s| !s.is_empty()),
             "diagnostic-code" => {
                 r.diagnostic = Some(untyped(&value).to_string()).filter(|s| !s.is_empty());
@@ -251,6 +267,7 @@ mod tests {
         assert_eq!(ds.recipients[0].recipient(), Some("x@example.org"));
         assert_eq!(ds.recipients[0].action.as_deref(), Some("failed"));
         assert_eq!(ds.recipients[0].status.as_deref(), Some("5.0.0"));
+        assert_eq!(ds.recipients[0].status_comment.as_deref(), Some("unknown"));
     }
 
     #[test]

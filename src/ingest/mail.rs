@@ -118,6 +118,7 @@ fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize, outer: Optio
     let parts = collect(&message);
     let headers = original_headers(&parts);
     let mut ctx = Context::new(&message, &headers, origin, opts);
+    ctx.delay_notice = is_delay_notice(&message, &parts.notification);
     if let Some(outer) = outer {
         ctx.exclude = inner_exclude(&message, ctx.exclude, outer);
     }
@@ -492,6 +493,10 @@ struct Context<'a> {
     date: Option<String>,
     /// Addresses that are not the failed recipient.
     exclude: Excluded,
+    /// Whether the report says it is a warning about a delay, the MTA
+    /// still trying ([`is_delay_notice`]): its prose failures are `delayed`,
+    /// the others `failed`.
+    delay_notice: bool,
 }
 
 impl<'a> Context<'a> {
@@ -545,7 +550,17 @@ impl<'a> Context<'a> {
             }
         }
         let date = message.header_raw("Date").and_then(rfc3339_of_mail_date);
-        Context { origin, identity, campaign, original_message_id, original_to, original_recipients, date, exclude }
+        Context {
+            origin,
+            identity,
+            campaign,
+            original_message_id,
+            original_to,
+            original_recipients,
+            date,
+            exclude,
+            delay_notice: false,
+        }
     }
 
     fn event(&self, kind: EventType, recipient: &str, index: usize, format: &str) -> IngestEvent {
@@ -569,12 +584,10 @@ impl<'a> Context<'a> {
         e.text = Some(f.text.clone()).filter(|t| !t.is_empty());
         e.mx = f.mx.clone();
         e.phase = f.phase.clone();
-        e.action =
-            Some(if f.code.is_some_and(|c| c < 500) || f.status.as_deref().is_some_and(|s| s.starts_with('4')) {
-                "delayed".to_string()
-            } else {
-                "failed".to_string()
-            });
+        // What the report says happened: a delay warning (the MTA still
+        // trying), or else a failure — returned mail, final even with a 4xx
+        // answer (the MTA gave up retrying).
+        e.action = Some(if self.delay_notice { "delayed" } else { "failed" }.to_string());
         e
     }
 }
@@ -712,6 +725,34 @@ const BOUNCE_WORDS: &[&str] = &[
 ];
 
 static BOUNCE_WORDING: LazyLock<Needles> = LazyLock::new(|| Needles::new(BOUNCE_WORDS));
+
+/// The words an MTA writes in a warning about a delay, when it is still
+/// trying and nothing is returned yet (Sendmail's and Postfix's `THIS IS A
+/// WARNING MESSAGE ONLY`, Exim's `has not yet been delivered`, Gmail's
+/// `Message will be retried`, OpenSMTPD's `only a temporary failure
+/// report`); matched ignoring ASCII case.
+const DELAY_WORDS: &[&str] = &[
+    "this is a warning message only",
+    "you do not need to resend",
+    "has not yet been delivered",
+    "will be retried",
+    "will keep trying",
+    "will continue trying",
+    "delivery attempts will continue",
+    "only a temporary failure report",
+    "is still being retried",
+];
+
+static DELAY_WORDING: LazyLock<Needles> = LazyLock::new(|| Needles::new(DELAY_WORDS));
+
+/// Whether a report is a warning about a delay: its subject says so
+/// (`Delivery delayed`, `Warning: could not send message for past 4
+/// hours`) or its text says the MTA is still trying.
+fn is_delay_notice(message: &Message<'_>, notification: &str) -> bool {
+    let subject = message.subject().unwrap_or("").to_ascii_lowercase();
+    ["delayed", "delay notification", "warning: could not send", "still trying"].iter().any(|w| subject.contains(w))
+        || DELAY_WORDING.any_in(prose::cut_original(notification))
+}
 
 /// Whether a `From` (lowercased) is a mail system's: a mailer daemon, a
 /// postmaster, a mail delivery system, a bounce address.

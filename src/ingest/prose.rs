@@ -646,7 +646,7 @@ fn describe(block: &[&str], addr: &str) -> Failure {
         words = said_words(block, false);
     }
     let text = words.unwrap_or_else(|| {
-        joined
+        own_words(block)
             .replacen(addr, "", 1)
             .trim_matches(|c: char| c == '<' || c == '>' || c == ':' || c.is_whitespace())
             .to_string()
@@ -673,15 +673,31 @@ fn describe(block: &[&str], addr: &str) -> Failure {
     Failure { recipient: addr.to_string(), text, code, status, mx: mx_in(&joined), phase }
 }
 
-/// The MTA's own line about the recipient in its block: a refusal code,
-/// perhaps a status, the address and `...` (Sendmail: `554 <a@b>... 550
-/// Host unknown`, `550 5.1.2 <a@b>... Host unknown`).
+/// What a block says in its own words: its lines up to where a returned
+/// message's headers begin without a marker (`Received: from …`), joined.
+fn own_words(block: &[&str]) -> String {
+    let header_starts = |l: &&str| {
+        let t = l.trim_start().to_ascii_lowercase();
+        ["received:", "return-path:", "message-id:", "dkim-signature:", "mime-version:"]
+            .iter()
+            .any(|h| t.starts_with(h))
+    };
+    let lines: Vec<&str> = block.iter().take_while(|l| !header_starts(l)).map(|l| l.trim()).collect();
+    lines.into_iter().filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// The MTA's own line about the recipient in its block: perhaps a refusal
+/// code and a status, the address and `... ` (Sendmail: `554 <a@b>... 550
+/// Host unknown`, `550 5.1.2 <a@b>... Host unknown`, `<a@b>... Deferred:
+/// Connection refused by mx.example.org.`).
 fn own_line(block: &[&str], addr: &str) -> Option<usize> {
     let addr = addr.to_ascii_lowercase();
     block.iter().position(|l| {
         let t = l.trim();
-        reply_code(t).is_some_and(|c| c >= 400)
-            && t.find("... ").is_some_and(|i| t.get(..i).is_some_and(|h| h.to_ascii_lowercase().contains(&addr)))
+        let Some(i) = t.find("... ") else { return false };
+        let head = t.get(..i).unwrap_or("").to_ascii_lowercase();
+        let bare = head.trim_start_matches('<').trim_end_matches('>');
+        head.contains(&addr) && (reply_code(t).is_some_and(|c| c >= 400) || bare == addr)
     })
 }
 

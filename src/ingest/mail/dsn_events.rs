@@ -146,6 +146,11 @@ fn answer<'f>(
         }
         said_status = said_status.or_else(|| f.status.clone());
     }
+    // No diagnostic and no prose about it: the words the MTA put beside the
+    // status (`Status: 4.0.0 (example.org: host name lookup failure)`).
+    if text.is_none() {
+        text = r.status_comment.clone();
+    }
     e.code = code.filter(|c| *c >= 400);
     e.status = specific_status(r.status.as_deref(), said_status);
     e.text = text;
