@@ -593,9 +593,15 @@ fn from_exchange(e: &transcript::Exchange, block: &[&str], addr: &str) -> Failur
     }
 }
 
-fn has_words(s: &str) -> bool {
+/// Whether `s` says something: two words of letters, or (in a script that
+/// writes no spaces between words, Japanese, Chinese) a few letters.
+pub(crate) fn has_words(s: &str) -> bool {
     s.split_whitespace().filter(|w| w.len() > 2 && w.chars().all(char::is_alphabetic)).count() >= 2
+        || s.chars().filter(|c| c.is_alphabetic() && !c.is_ascii()).count() >= MIN_UNSPACED_LETTERS
 }
+
+/// How many letters of a script without spaces make words ([`has_words`]).
+const MIN_UNSPACED_LETTERS: usize = 4;
 
 fn looks_like_header(line: &str) -> bool {
     let l = line.trim_start().to_ascii_lowercase();

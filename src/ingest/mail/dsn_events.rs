@@ -126,9 +126,7 @@ fn answer<'f>(
         text = Some(format!("{kind}; {t}"));
     }
     // A diagnostic without words (`smtp; 550`, `X-Unix; 255`, or none): the prose's.
-    let thin = text
-        .as_deref()
-        .is_none_or(|t| t.split_whitespace().filter(|w| w.chars().all(char::is_alphabetic) && w.len() > 2).count() < 2);
+    let thin = text.as_deref().is_none_or(|t| !prose::has_words(t));
     // What the prose says about the recipient when it carries a reply; else
     // the notification's failure; else the prose's words about it.
     let filled = match thin {
