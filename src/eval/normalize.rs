@@ -243,17 +243,18 @@ pub fn normalize_full(raw: &Raw) -> Response {
     }
 }
 
-/// The actions that say a report is final: the MTA will not try again
-/// (RFC 3464 `failed`; Postfix's `expired` for a message that timed out in
-/// the queue).
-const FINAL_ACTIONS: &[&str] = &["failed", "expired"];
-
-/// Whether a final report carries a temporary answer (the reply class, from
-/// the code, else the status, is 4): the message expired after retries.
+/// Whether a final report carries a temporary answer: the message expired
+/// after retries. `failed` (RFC 3464: the MTA will not try again) with a
+/// reply class of 4 (from the code, else the status); `expired` (Postfix's
+/// and SendGrid's word for a message that timed out in the queue) unless
+/// the answer is permanent.
 fn gave_up_on_temporary(action: Option<&str>, code: Option<u16>, status: Option<Status>) -> bool {
-    let final_report = action.is_some_and(|a| FINAL_ACTIONS.iter().any(|f| a.trim().eq_ignore_ascii_case(f)));
     let class = code.map(|c| (c / 100) as u8).or(status.map(|s| s.class));
-    final_report && class == Some(4)
+    match action.map(str::trim) {
+        Some(a) if a.eq_ignore_ascii_case("failed") => class == Some(4),
+        Some(a) if a.eq_ignore_ascii_case("expired") => class != Some(5),
+        _ => false,
+    }
 }
 
 /// The field's value unless the text's agrees with `class` and the field's does not.

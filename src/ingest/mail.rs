@@ -28,8 +28,13 @@
 //!
 //! The returned message (a `message/rfc822` or `text/rfc822-headers` part,
 //! or the headers after a `--- Below this line is a copy of the message`
-//! line) gives the campaign (the configured header), the original
-//! `Message-ID`, and the recipients' `To` when a report names nobody else.
+//! line) gives the campaign (the configured header) and the original
+//! `Message-ID`. It never gives a bounce's recipient by itself: that comes
+//! from the report's per-recipient fields or its failure text. Only when a
+//! report names no recipient but names the destination that failed (or the
+//! receiving domain's own system sent it) is the one returned recipient at
+//! that domain taken; a complaint (ARF) names the returned message's
+//! recipient as the complainant, as RFC 5965 means it.
 
 use std::borrow::Cow;
 use std::collections::HashSet;

@@ -16,11 +16,23 @@
 //! 2. Recipients are the addresses that lead a line (`<a@b>:`, `  a@b`,
 //!    `a@b [User unknown]`, `a@b<mailto:a@b>`), or — when no line is led by
 //!    one — the addresses after a phrase that names a recipient (`could not
-//!    be delivered to a@b`, `RCPT TO:<a@b>`), never the sender's.
-//! 3. Each recipient's block runs to the next recipient; in it the receiver's
-//!    words are found after `said:`, `returned was:`, `Remote Server returned`,
-//!    `(reason: …)`, `<<<` and `host … [ip]:`, with the reply code, the
-//!    enhanced status, the MX host and the SMTP phase.
+//!    be delivered to a@b`, `RCPT TO:<a@b>`). Never a mailer daemon, a
+//!    list's address or an address in a header line; the sender's own (the
+//!    report's `To`, the returned `From`) only when nothing else leads a
+//!    line or a phrase says it failed ([`Excluded`]).
+//! 3. Each recipient's failure is, in order: the receiver's reply in an SMTP
+//!    transcript ([`super::transcript`]: the reply to the command that
+//!    named it, or the one the MTA's line about it follows); the MTA's own
+//!    line about it (`554 <a@b>... 550 Host unknown`); the reply after
+//!    `said:`, `returned was:`, `Remote Server returned`, `(reason: …)` or
+//!    `host … [ip]:`, with the lines that continue it and nothing after; a
+//!    line that starts with a refusal code; else the block's words.
+//! 4. A code is a refusal's (4xx, 5xx) at the start of those words — never a
+//!    number among the message's details or a `221 Bye` after the failure.
+//!    The phase comes only from the MTA's words for the command it sent
+//!    (`after RCPT TO:<…>`, `in reply to end of DATA command`, qmail's
+//!    `does not like recipient`), never from words like `connection
+//!    refused` that a receiver may use about anything.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
