@@ -520,17 +520,11 @@ pub fn failures_among(text: &str, exclude: &Excluded, known: &HashSet<String>) -
         // The receiver's own answer in a transcript comes first: the reply to
         // the command that named the recipient, or the one the MTA's line
         // about the recipient follows.
-        let lines_of = |same: bool| -> Vec<usize> {
-            led.iter().filter(|(_, a)| a.eq_ignore_ascii_case(addr) == same).map(|(i, _)| *i).collect()
-        };
-        let (own, other) = (lines_of(true), lines_of(false));
         // Else, in a block with no line of the MTA's own about the
-        // recipient, the refusal in the block's own transcript.
-        let answer = transcript::answer_for(&exchanges, addr, &own, &other).or_else(|| {
-            own_line(&block, addr).is_none().then_some(())?;
-            let inside = |e: &&transcript::Exchange| (*line..end).contains(&e.reply.last_line);
-            exchanges.iter().filter(inside).find(|e| e.failed() && !names_another_recipient(e, addr))
-        });
+        // recipient, the refusal in the block's own transcript. (Most
+        // notifications have no transcript: nothing to look for.)
+        let answer = (!exchanges.is_empty()).then(|| transcript_answer(&exchanges, &led, &block, (*line, end), addr));
+        let answer = answer.flatten();
         let mut f = match answer {
             Some(e) => from_exchange(e, &block, addr),
             None => describe(&block, addr),
@@ -588,6 +582,28 @@ pub fn whole_failure(text: &str) -> Option<Failure> {
     let (code, status) = failure_reply_in(lines.get(i).copied().unwrap_or(""));
     let text = clean_text(&words);
     Some(Failure { text, code, status, phase: phase_in(lines.get(i).copied().unwrap_or("")), ..Failure::default() })
+}
+
+/// The transcript's answer for `addr`, whose block is `block` (lines
+/// `range` of the notification; `led` are all lines led by an address): see
+/// [`transcript::answer_for`], else the refusal inside the block when the
+/// block has no line of the MTA's own about the recipient.
+fn transcript_answer<'e>(
+    exchanges: &'e [transcript::Exchange],
+    led: &[(usize, String)],
+    block: &[&str],
+    range: (usize, usize),
+    addr: &str,
+) -> Option<&'e transcript::Exchange> {
+    let lines_of = |same: bool| -> Vec<usize> {
+        led.iter().filter(|(_, a)| a.eq_ignore_ascii_case(addr) == same).map(|(i, _)| *i).collect()
+    };
+    let (own, other) = (lines_of(true), lines_of(false));
+    transcript::answer_for(exchanges, addr, &own, &other).or_else(|| {
+        own_line(block, addr).is_none().then_some(())?;
+        let inside = |e: &&transcript::Exchange| (range.0..range.1).contains(&e.reply.last_line);
+        exchanges.iter().filter(inside).find(|e| e.failed() && !names_another_recipient(e, addr))
+    })
 }
 
 /// Whether a transcript exchange answered a `RCPT` for someone else.
