@@ -270,6 +270,8 @@ pub mod codes {
     pub const LAYER_TARGET: &str = "rebound::layer::unknown_target";
     /// A phrase, or a global rule's words, made only of stop-list words.
     pub const STOP_WORD_ALONE: &str = "rebound::check::stop_word_alone";
+    /// Lint: a phrase that starts with a reply code, which the answer's text never does.
+    pub const PHRASE_STARTS_WITH_CODE: &str = "rebound::lint::phrase_starts_with_code";
     /// Lint: a phrase without `source`.
     pub const PHRASE_WITHOUT_SOURCE: &str = "rebound::lint::phrase_without_source";
     /// Lint: the same phrase under two reasons.

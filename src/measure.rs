@@ -198,13 +198,31 @@ pub struct Outcome {
     pub want_class: Option<String>,
     /// The reason expected.
     pub want_reason: String,
+    /// The convention (SPEC §5, the corpus README) that explains why the
+    /// verdict differs from the label on purpose, if one does.
+    pub convention: Option<&'static str>,
+    /// The reason agrees, or differs by a convention.
+    pub reason_conv_ok: bool,
+    /// Hard or not agrees, or differs by a convention.
+    pub hard_conv_ok: bool,
 }
 
-fn judge(policy: &Policy, case: &Case, v: Option<&Verdict>) -> Outcome {
+fn judge(policy: &Policy, case: &Case, event: Option<&Event>, v: Option<&Verdict>) -> Outcome {
     let reason = v.map(|v| v.reason.to_string());
     let class = v.map(|v| v.class.to_string());
     let hard = v.is_some_and(|v| v.class == crate::model::Class::Hard);
+    let reason_ok = reason.as_deref() == Some(case.reason.as_str());
+    let hard_ok = v.is_some() && case.hard.is_none_or(|h| h == hard);
+    let convention = match (event, v) {
+        // The answers' labels are Rebound's own: conventions are in them.
+        (Some(e), Some(v)) if case.corpus == Corpus::Dsn && !(reason_ok && hard_ok) => convention(policy, case, e, v),
+        _ => None,
+    };
+    let (conv_reason, conv_hard) = convention.map_or((false, false), |c| covers(c));
     Outcome {
+        convention,
+        reason_conv_ok: reason_ok || conv_reason,
+        hard_conv_ok: hard_ok || conv_hard,
         id: case.id.clone(),
         fold: case.fold.clone(),
         found: v.is_some(),
@@ -212,13 +230,77 @@ fn judge(policy: &Policy, case: &Case, v: Option<&Verdict>) -> Outcome {
         fallback: v
             .is_some_and(|v| matches!(v.decider, Decider::StatusTable(_) | Decider::ReplyTable(_) | Decider::Default)),
         class_ok: case.class.is_none() || case.class == class,
-        reason_ok: reason.as_deref() == Some(case.reason.as_str()),
-        hard_ok: v.is_some() && case.hard.is_none_or(|h| h == hard),
+        reason_ok,
+        hard_ok,
         class,
         reason,
         want_class: case.class.clone(),
         want_reason: case.reason.clone(),
     }
+}
+
+/// The documented conventions by which Rebound's verdict differs from a
+/// label on purpose. Each is a general statement of docs/knowledge.md
+/// (from SPEC §5 and the corpus README), tested on the event and the
+/// verdict — never a list of cases.
+pub const CONVENTIONS: &[(&str, &str)] = &[
+    ("four_never_hard", "a 4xx or 4.x.x answer is never hard: the receiver may accept it later"),
+    (
+        "inactive_is_hard",
+        "an account the receiver calls disabled or inactive for good is hard (Gmail's disabled and inactive accounts)",
+    ),
+    (
+        "unknown_user_words",
+        "unknown-user words on a 5xx are a dead address unless the refusal is known to come after DATA or the status says the message was filtered",
+    ),
+    ("status_first", "a specific status fixes the subject: words do not choose a reason of another subject"),
+    ("unsubscribe", "a one-click unsubscribe request is an unsubscribe event (consent), not a complaint"),
+];
+
+/// Which parts of a verdict a convention speaks for: (reason, hard).
+fn covers(convention: &str) -> (bool, bool) {
+    match convention {
+        "four_never_hard" | "inactive_is_hard" => (false, true),
+        _ => (true, true),
+    }
+}
+
+/// The convention that explains a disagreement between a verdict and a
+/// label, if one does.
+fn convention(policy: &Policy, case: &Case, event: &Event, v: &Verdict) -> Option<&'static str> {
+    use crate::model::Class;
+    let reason_ok = v.reason == case.reason;
+    let hard = v.class == Class::Hard;
+    let reply_class = v.status.map(|s| s.class).or(v.code.map(|c| (c / 100) as u8));
+    if case.reason == "feedback" && event.kind == crate::event::EventType::Unsubscribe {
+        return Some("unsubscribe");
+    }
+    if reason_ok {
+        if case.hard == Some(true) && !hard && reply_class == Some(4) {
+            return Some("four_never_hard");
+        }
+        if case.hard == Some(false) && hard && matches!(v.reason, "suspend" | "mailbox_full") {
+            return Some("inactive_is_hard");
+        }
+        return None;
+    }
+    let after_data = event.phase.as_deref().is_some_and(|p| p == "data");
+    if case.reason == "filtered" && v.reason == "user_unknown" && reply_class != Some(4) && !after_data {
+        return Some("unknown_user_words");
+    }
+    // The other side of the same statement: known to come after DATA.
+    if case.reason == "user_unknown" && v.reason == "filtered" && after_data {
+        return Some("unknown_user_words");
+    }
+    // The label's reason is outside the subject the status fixes, the verdict's inside.
+    let response = crate::eval::normalize::normalize(&crate::eval::raw_of(event));
+    if let Some(subject) = crate::eval::fixed_subject(&response) {
+        let allows = |name: &str| policy.reason(name).is_some_and(|i| i.subjects & (1 << subject) != 0);
+        if !allows(&case.reason) && allows(v.reason) {
+            return Some("status_first");
+        }
+    }
+    None
 }
 
 /// Every rule and phrase of a policy with the source it cites.
@@ -271,6 +353,10 @@ pub struct Scores {
     pub hard: f64,
     /// A code table or the default decided.
     pub fallback: f64,
+    /// The reason agrees, or differs by a documented convention.
+    pub reason_conventions: f64,
+    /// Hard or not agrees, or differs by a documented convention.
+    pub hard_conventions: f64,
 }
 
 fn scores(outcomes: &[&Outcome]) -> Scores {
@@ -285,6 +371,8 @@ fn scores(outcomes: &[&Outcome]) -> Scores {
         reason: pct(&|o| o.reason_ok),
         hard: pct(&|o| o.hard_ok),
         fallback: pct(&|o| o.fallback),
+        reason_conventions: pct(&|o| o.reason_conv_ok),
+        hard_conventions: pct(&|o| o.hard_conv_ok),
     }
 }
 
@@ -331,10 +419,10 @@ pub fn measure(policy: &Policy, cases: &[Case]) -> Report {
     let verdict_of = |i: usize, masked: &dyn Fn(&str) -> bool| {
         let line = parsed.get(i).and_then(|l| l.as_deref())?;
         let event = Event::parse(line).ok()?;
-        Some(judge(policy, &cases[i], Some(&policy.classify_masked(&event, masked))))
+        Some(judge(policy, &cases[i], Some(&event), Some(&policy.classify_masked(&event, masked))))
     };
     let visible: Vec<Outcome> =
-        (0..cases.len()).map(|i| verdict_of(i, &|_| false).unwrap_or_else(|| judge(policy, &cases[i], None))).collect();
+        (0..cases.len()).map(|i| verdict_of(i, &|_| false).unwrap_or_else(|| judge(policy, &cases[i], None, None))).collect();
     // Which folds each rule or phrase decided (the code tables are the RFCs': never masked).
     let mut hits: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for o in visible.iter().filter(|o| !o.fallback) {
@@ -349,7 +437,9 @@ pub fn measure(policy: &Policy, cases: &[Case]) -> Report {
         let set = backed.entry(fold).or_default();
         for (key, source) in &sources {
             let only_here = hits.get(key).is_some_and(|by| by.len() == 1 && by.contains_key(fold));
-            let cites = source.as_deref().is_some_and(|s| cites_fold(s, fold));
+            // A source may name several references (`A; B`): the knowledge
+            // is lost only when every one of them is the left-out source.
+            let cites = source.as_deref().is_some_and(|s| s.split("; ").all(|part| cites_fold(part, fold)));
             if cites || (source.is_none() && only_here) {
                 set.insert(key.clone());
             }
@@ -359,7 +449,7 @@ pub fn measure(policy: &Policy, cases: &[Case]) -> Report {
     let cross: Vec<Outcome> = (0..cases.len())
         .map(|i| {
             let masked = backed.get(cases[i].fold.as_str()).unwrap_or(&empty);
-            verdict_of(i, &|key| masked.contains(key)).unwrap_or_else(|| judge(policy, &cases[i], None))
+            verdict_of(i, &|key| masked.contains(key)).unwrap_or_else(|| judge(policy, &cases[i], None, None))
         })
         .collect();
     let mut corpora = Vec::new();

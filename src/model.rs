@@ -128,8 +128,9 @@ vocabulary! {
         Multiline = "multiline",
         /// The sending MTA wrapped the receiver's words (`host … said:`).
         Wrapped = "wrapped",
-        /// A final report (DSN `Action: failed`) whose status is 4.X.X: the
-        /// MTA gave up retrying a temporary failure.
+        /// The report is final (DSN `Action: failed`, Postfix `status=expired`)
+        /// but the answer is temporary (4xx, `4.x.x`): the MTA gave up retrying
+        /// and the message expired.
         FinalTemporary = "final_temporary",
     }
 }

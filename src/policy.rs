@@ -32,6 +32,8 @@ pub struct Policy {
     pub(crate) runtime: Option<Arc<crate::script::Runtime>>,
     pub(crate) phrases: Vec<Phrase>,
     pub(crate) stoplist: Vec<String>,
+    /// Whether any rule is a `fallback` rule (tried after the phrases).
+    pub(crate) has_fallback_rules: bool,
 }
 
 impl Policy {
@@ -270,6 +272,8 @@ pub struct CompiledRule {
     /// give a reason of another subject than the status's (a receiver's
     /// own re-use of a code); otherwise text cannot cross the subject.
     pub names_status: bool,
+    /// `fallback`: tried after the phrase tables, before the code tables.
+    pub fallback: bool,
 }
 
 /// A row of a code table.

@@ -73,6 +73,7 @@ fn expected_code(name: &str) -> &'static str {
         "unknown_function",
         "stop_word_alone",
         "phrase_without_source",
+        "phrase_starts_with_code",
         "phrase_in_two_reasons",
         "crosses_subject",
     ];

@@ -83,6 +83,10 @@ pub fn text(r: &Report, verbose: bool) -> String {
             }
         }
         row("reason", v.reason, x.reason);
+        if c.corpus == crate::measure::Corpus::Dsn {
+            row("  with conventions", v.reason_conventions, x.reason_conventions);
+            row("hard, conventions", v.hard_conventions, x.hard_conventions);
+        }
         row("decided by a table", v.fallback, x.fallback);
         let _ = writeln!(s, "  by source (cases, reason visible → cross-validated):");
         for (fold, (n, a, b)) in &c.folds {
@@ -90,16 +94,20 @@ pub fn text(r: &Report, verbose: bool) -> String {
             let _ = writeln!(s, "    {fold:<28} {n:>4}  {a:>5.1}% → {b:>5.1}%{mark}");
         }
         if verbose {
-            for m in &c.misses {
+            let seen: std::collections::BTreeSet<&str> = c.misses.iter().map(|m| m.id.as_str()).collect();
+            let left_out = c.cross_validated_misses.iter().filter(|m| !seen.contains(m.id.as_str()));
+            for m in c.misses.iter().map(|m| ("miss", m)).chain(left_out.map(|m| ("left-out miss", m))) {
+                let (what, m) = m;
                 let _ = writeln!(
                     s,
-                    "  miss {}: want {} {}, got {} {} by {}",
+                    "  {what} {}: want {} {}, got {} {} by {}{}",
                     m.id,
                     m.want_class.as_deref().unwrap_or(""),
                     m.want_reason,
                     m.class.as_deref().unwrap_or("-"),
                     m.reason.as_deref().unwrap_or("(no event)"),
-                    m.decider.as_deref().unwrap_or("the default")
+                    m.decider.as_deref().unwrap_or("the default"),
+                    m.convention.map(|c| format!(" (convention: {c})")).unwrap_or_default(),
                 );
             }
         }

@@ -427,6 +427,7 @@ fn rule(
         location: location(unit, r.span),
         provenance,
         names_status: names_status(&r.when),
+        fallback: r.fallback,
     })
 }
 

@@ -98,6 +98,20 @@ fn lower_table(unit: &mut Unit, table: &ast::PhrasesDecl, seen: &mut HashMap<Str
                 PhraseMatch::Literal { text, .. } => text.clone(),
                 PhraseMatch::Words { pieces, .. } => pieces.join(" … "),
             };
+            let first = match &pattern {
+                PhraseMatch::Literal { text, .. } => text.as_str(),
+                PhraseMatch::Words { pieces, .. } => pieces.first().map_or("", String::as_str),
+            };
+            if starts_with_code(first) {
+                unit.diags.push(
+                    Diagnostic::warning(
+                        codes::PHRASE_STARTS_WITH_CODE,
+                        pat.span(),
+                        format!("`{key}` starts with a reply code, which is not part of the answer's text"),
+                    )
+                    .with_help("the code and status are taken out of the text before phrases are looked for: write the words after them, and test the code with a rule"),
+                );
+            }
             // Signals are made of such words on purpose: they never decide a reason.
             let stop = match &pattern {
                 PhraseMatch::Literal { text, .. } => stop_words_only(&unit.stoplist, text),
@@ -205,6 +219,17 @@ fn pattern_of(unit: &mut Unit, pat: &PhrasePattern) -> Option<PhraseMatch> {
             Some(PhraseMatch::Words { ids: Vec::new(), pieces: out, within })
         }
     }
+}
+
+/// Whether a (folded) phrase starts with a reply code (`550 `, `550-`,
+/// `550 5.1.1`): normalisation takes it out of the answer's text.
+fn starts_with_code(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 4
+        && matches!(b[0], b'2' | b'4' | b'5')
+        && b[1].is_ascii_digit()
+        && b[2].is_ascii_digit()
+        && matches!(b[3], b' ' | b'-')
 }
 
 /// Whether `text` is a stop-list entry: the same words, whatever the

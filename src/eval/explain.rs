@@ -167,25 +167,38 @@ impl Policy {
         let mut phrases = Vec::new();
         self.index.phrases_in(&self.phrases, &response.folded, &found, &mut phrases);
         let cx = super::EvalCtx::new(self, &response, &found, &phrases, Some(event), receiver);
-        for level in receiver.into_iter().chain(std::iter::once(self.receivers.len())) {
-            for (i, rule) in self.level_rules(level).iter().enumerate() {
-                let (ok, mut why) = explain(&rule.cond, &cx);
-                let verdict = if ok { self.rule_verdict(rule, &cx, Decider::Rule(level, i)) } else { None };
-                let notes = cx.take_notes();
-                if !notes.is_empty() {
-                    why = format!("{why} ({})", notes.join("; "));
-                }
-                trace.tried.push(Tried {
-                    rule: rule.id.clone(),
-                    source: rule.location.label.clone(),
-                    matched: verdict.is_some(),
-                    why,
-                });
-                if let Some(v) = verdict {
-                    trace.provenance = Some((&rule.provenance).into());
-                    return (v, trace);
+        // The rules, then (after the phrases) the `fallback` rules.
+        let try_rules = |fallback: bool, trace: &mut Trace| {
+            for level in receiver.into_iter().chain(std::iter::once(self.receivers.len())) {
+                for (i, rule) in self.level_rules(level).iter().enumerate() {
+                    if rule.fallback != fallback {
+                        continue;
+                    }
+                    let (ok, mut why) = explain(&rule.cond, &cx);
+                    let verdict = if ok { self.rule_verdict(rule, &cx, Decider::Rule(level, i)) } else { None };
+                    let notes = cx.take_notes();
+                    if !notes.is_empty() {
+                        why = format!("{why} ({})", notes.join("; "));
+                    }
+                    if fallback {
+                        why = format!("{why} (a fallback rule: tried after the phrases)");
+                    }
+                    trace.tried.push(Tried {
+                        rule: rule.id.clone(),
+                        source: rule.location.label.clone(),
+                        matched: verdict.is_some(),
+                        why,
+                    });
+                    if let Some(v) = verdict {
+                        trace.provenance = Some((&rule.provenance).into());
+                        return Some(v);
+                    }
                 }
             }
+            None
+        };
+        if let Some(v) = try_rules(false, &mut trace) {
+            return (v, trace);
         }
         if let Some(i) = self.best_phrase(&response, &phrases)
             && let Some(p) = self.phrases.get(i)
@@ -209,6 +222,9 @@ impl Policy {
                 self.other_phrases(&response, &phrases, i)
             ));
             trace.provenance = Some((&p.provenance).into());
+            return (v, trace);
+        }
+        if let Some(v) = try_rules(true, &mut trace) {
             return (v, trace);
         }
         let v = self.fallback(&response, receiver, cx.signals);
@@ -258,15 +274,21 @@ impl Policy {
         self.index.phrases_in(&self.phrases, &response.folded, &found, &mut phrases);
         phrases.retain(|&i| !masked(&self.decider_key(Decider::Phrase(i as usize)).unwrap_or_default()));
         let cx = super::EvalCtx::new(self, &response, &found, &phrases, Some(event), receiver);
-        for level in receiver.into_iter().chain(std::iter::once(self.receivers.len())) {
-            for (i, rule) in self.level_rules(level).iter().enumerate() {
-                if masked(&rule.id) || !eval(&rule.cond, &cx) {
-                    continue;
-                }
-                if let Some(v) = self.rule_verdict(rule, &cx, Decider::Rule(level, i)) {
-                    return v;
+        let try_rules = |fallback: bool| {
+            for level in receiver.into_iter().chain(std::iter::once(self.receivers.len())) {
+                for (i, rule) in self.level_rules(level).iter().enumerate() {
+                    if rule.fallback != fallback || masked(&rule.id) || !eval(&rule.cond, &cx) {
+                        continue;
+                    }
+                    if let Some(v) = self.rule_verdict(rule, &cx, Decider::Rule(level, i)) {
+                        return Some(v);
+                    }
                 }
             }
+            None
+        };
+        if let Some(v) = try_rules(false) {
+            return v;
         }
         if let Some(i) = self.best_phrase(&response, &phrases)
             && let Some(p) = self.phrases.get(i)
@@ -282,6 +304,9 @@ impl Policy {
                 Decider::Phrase(i),
                 cx.signals,
             );
+        }
+        if let Some(v) = try_rules(true) {
+            return v;
         }
         if let Some(s) = response.status
             && let Some((i, e)) = self

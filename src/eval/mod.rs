@@ -124,6 +124,9 @@ pub struct Signals {
     pub permanent: bool,
     /// A phrase of `phrases temporary` is in the text.
     pub temporary: bool,
+    /// The report is final but the answer temporary (flag
+    /// `final_temporary`): the sending MTA gave up retrying.
+    pub gave_up: bool,
 }
 
 thread_local! {
@@ -139,6 +142,7 @@ pub fn raw_of<'a>(event: &'a Event<'a>) -> Raw<'a> {
         mx: event.mx.as_deref(),
         phase: event.phase(),
         domain: event.domain(),
+        action: event.action.as_deref(),
     }
 }
 
@@ -187,7 +191,8 @@ impl Policy {
                 let rules = self.level_rules(level);
                 for &i in candidates.iter() {
                     let Some(rule) = rules.get(i as usize) else { continue };
-                    if eval(&rule.cond, &cx)
+                    if !rule.fallback
+                        && eval(&rule.cond, &cx)
                         && let Some(v) = self.rule_verdict(rule, &cx, Decider::Rule(level, i as usize))
                     {
                         return v;
@@ -196,6 +201,22 @@ impl Policy {
             }
             if let Some(v) = self.phrase_verdict(&cx) {
                 return v;
+            }
+            if self.has_fallback_rules {
+                let levels = receiver.into_iter().chain(std::iter::once(self.receivers.len()));
+                for level in levels {
+                    self.index.candidates(level, r.code, r.status, found, candidates);
+                    let rules = self.level_rules(level);
+                    for &i in candidates.iter() {
+                        let Some(rule) = rules.get(i as usize) else { continue };
+                        if rule.fallback
+                            && eval(&rule.cond, &cx)
+                            && let Some(v) = self.rule_verdict(rule, &cx, Decider::Rule(level, i as usize))
+                        {
+                            return v;
+                        }
+                    }
+                }
             }
             self.fallback(r, receiver, cx.signals)
         })
@@ -401,7 +422,10 @@ fn gated(rule: &CompiledRule) -> bool {
 /// reason implies is `defer` on a 4xx unless the receiver says the refusal
 /// is permanent. On a 5xx, words that say the condition is temporary (and
 /// none that say it is permanent) turn an implied `block` into `defer` and
-/// an implied `hard` into `soft`.
+/// an implied `hard` into `soft`. When the sending MTA gave up retrying a
+/// temporary failure (a final report of a 4xx), a `defer` of a reason on
+/// the recipient's side (not the sender's, nor the message's) is `soft`:
+/// the message will not arrive, and the recipient's side kept it out.
 pub fn class_of(
     stated: Option<Class>,
     info: Option<&crate::model::ReasonInfo>,
@@ -415,14 +439,18 @@ pub fn class_of(
     });
     let class = stated.unwrap_or(implied);
     let says_temporary = sig.temporary && !sig.permanent;
-    match (temporary, class) {
+    let recipient_side = info.is_none_or(|i| {
+        matches!(i.scope, Scope::Recipient | Scope::RecipientDomain | Scope::Network | Scope::Unknown)
+    });
+    let class = match (temporary, class) {
         (true, Class::Hard) => Class::Soft,
         (true, Class::Block) if stated.is_none() && !sig.permanent => Class::Defer,
         // A 5xx whose words say the condition may pass.
         (false, Class::Block) if stated.is_none() && says_temporary => Class::Defer,
         (false, Class::Hard) if stated.is_none() && says_temporary => Class::Soft,
         _ => class,
-    }
+    };
+    if sig.gave_up && class == Class::Defer && recipient_side { Class::Soft } else { class }
 }
 
 /// The subject a response's status fixes, if it fixes one: a status whose
@@ -483,7 +511,7 @@ impl<'a> EvalCtx<'a> {
         event: Option<&'a Event<'a>>,
         receiver: Option<usize>,
     ) -> EvalCtx<'a> {
-        let mut signals = Signals::default();
+        let mut signals = Signals { gave_up: r.flags.has(crate::model::Flag::FinalTemporary), ..Signals::default() };
         for &i in phrases {
             match policy.phrases.get(i as usize).map(|p| p.target) {
                 Some(crate::policy::PhraseTarget::Permanent) => signals.permanent = true,

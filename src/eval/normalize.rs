@@ -88,6 +88,10 @@ pub struct Raw<'a> {
     pub phase: Option<Phase>,
     /// The recipient's domain.
     pub domain: &'a str,
+    /// What the report said happened (the event's `action`: DSN `failed`,
+    /// `delayed`, Postfix `expired`, …), read only for
+    /// [`Flag::FinalTemporary`].
+    pub action: Option<&'a str>,
 }
 
 /// Runs every step, in order. Answers with nothing to unwrap or join (the
@@ -131,6 +135,9 @@ fn plain_response(raw: &Raw, text: &str) -> Response {
     let (inner_code, inner_status) = nested(text);
     if inner_code.is_some() || inner_status.is_some() {
         flags.set(Flag::Nested);
+    }
+    if gave_up_on_temporary(raw.action, raw.code, status) {
+        flags.set(Flag::FinalTemporary);
     }
     Response {
         code: raw.code,
@@ -217,6 +224,9 @@ pub fn normalize_full(raw: &Raw) -> Response {
     if inner_code.is_some() || inner_status.is_some() {
         flags.set(Flag::Nested);
     }
+    if gave_up_on_temporary(raw.action, code, status) {
+        flags.set(Flag::FinalTemporary);
+    }
     rest.truncate(rest.trim_end().len());
     let folded = fold_text(&rest);
     Response {
@@ -230,6 +240,20 @@ pub fn normalize_full(raw: &Raw) -> Response {
         mx: raw.mx.map(lower_host).filter(|m| !m.is_empty()),
         domain: lower_host(raw.domain),
         flags,
+    }
+}
+
+/// Whether a final report carries a temporary answer: the message expired
+/// after retries. `failed` (RFC 3464: the MTA will not try again) with a
+/// reply class of 4 (from the code, else the status); `expired` (Postfix's
+/// and SendGrid's word for a message that timed out in the queue) unless
+/// the answer is permanent.
+fn gave_up_on_temporary(action: Option<&str>, code: Option<u16>, status: Option<Status>) -> bool {
+    let class = code.map(|c| (c / 100) as u8).or(status.map(|s| s.class));
+    match action.map(str::trim) {
+        Some(a) if a.eq_ignore_ascii_case("failed") => class == Some(4),
+        Some(a) if a.eq_ignore_ascii_case("expired") => class != Some(5),
+        _ => false,
     }
 }
 

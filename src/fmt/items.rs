@@ -23,7 +23,7 @@ impl Printer<'_> {
             Item::Receiver(r) => self.block(r.span, 0, format!("receiver {}", r.name.node), |p| p.receiver_body(r, 1)),
             Item::Extends(w, span) => self.simple(*span, 0, format!("extends {}", w.node)),
             Item::ReplaceRule(r) => {
-                self.block(r.span, 0, format!("replace rule {}", r.id.node), |p| p.rule_body(r, 1));
+                self.block(r.span, 0, format!("replace rule {}{}", r.id.node, fallback(r)), |p| p.rule_body(r, 1));
             }
             Item::DisableRule { id, note, span } => {
                 let note = note.as_ref().map(|n| format!(" note {}", quote(&n.node))).unwrap_or_default();
@@ -311,7 +311,7 @@ impl Printer<'_> {
     }
 
     fn rule(&mut self, r: &RuleDecl, depth: usize) {
-        self.block(r.span, depth, format!("rule {}", r.id.node), |p| p.rule_body(r, depth + 1));
+        self.block(r.span, depth, format!("rule {}{}", r.id.node, fallback(r)), |p| p.rule_body(r, depth + 1));
     }
 
     /// The clauses of a rule, at `depth`.
@@ -329,6 +329,11 @@ impl Printer<'_> {
             self.simple(ex.span, depth, format!("example {}", quote(&ex.node)));
         }
     }
+}
+
+/// ` fallback` for a fallback rule.
+fn fallback(r: &RuleDecl) -> &'static str {
+    if r.fallback { " fallback" } else { "" }
 }
 
 /// `kw` (written where `span` starts) followed by `items`.

@@ -242,6 +242,8 @@ pub struct TableEntry {
 pub struct RuleDecl {
     /// The rule's id as written (unqualified).
     pub id: Word,
+    /// `fallback`: tried after the phrase tables, not with the rules.
+    pub fallback: bool,
     /// The condition after `when`.
     pub when: Expr,
     /// The outcome after `then`: fixed, or a script.

@@ -234,6 +234,8 @@ fn rule(cx: &Ctx, p: &P) -> Res<RuleDecl> {
 fn rule_after(cx: &Ctx, p: &P, keywords: usize) -> Res<RuleDecl> {
     let mut it = kids(p).skip(keywords);
     let id = cx.word(&next(cx, p, &mut it)?);
+    let mut it = it.peekable();
+    let fallback = it.next_if(|k| k.as_rule() == R::kw_fallback).is_some();
     let when_p = next(cx, p, &mut it)?;
     let cond = next(cx, &when_p, &mut kids(&when_p).skip(1))?;
     let when = expr(cx, &cond)?;
@@ -262,6 +264,7 @@ fn rule_after(cx: &Ctx, p: &P, keywords: usize) -> Res<RuleDecl> {
     }
     Ok(RuleDecl {
         id,
+        fallback,
         when,
         then,
         provenance,
