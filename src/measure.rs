@@ -421,8 +421,9 @@ pub fn measure(policy: &Policy, cases: &[Case]) -> Report {
         let event = Event::parse(line).ok()?;
         Some(judge(policy, &cases[i], Some(&event), Some(&policy.classify_masked(&event, masked))))
     };
-    let visible: Vec<Outcome> =
-        (0..cases.len()).map(|i| verdict_of(i, &|_| false).unwrap_or_else(|| judge(policy, &cases[i], None, None))).collect();
+    let visible: Vec<Outcome> = (0..cases.len())
+        .map(|i| verdict_of(i, &|_| false).unwrap_or_else(|| judge(policy, &cases[i], None, None)))
+        .collect();
     // Which folds each rule or phrase decided (the code tables are the RFCs': never masked).
     let mut hits: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for o in visible.iter().filter(|o| !o.fallback) {

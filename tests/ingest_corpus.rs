@@ -67,14 +67,7 @@ fn the_dsn_corpus_agrees_with_sisimai() {
     println!(
         "DSN corpus: {} rows; recipient {:.1}%; reason {:.1}% ({:.1}% with conventions; cross-validated {:.1}%); \
          hard/not-hard {:.1}% ({:.1}% with conventions); a table decided {:.1}%",
-        v.cases,
-        v.found,
-        v.reason,
-        v.reason_conventions,
-        x.reason_conventions,
-        v.hard,
-        v.hard_conventions,
-        v.fallback
+        v.cases, v.found, v.reason, v.reason_conventions, x.reason_conventions, v.hard, v.hard_conventions, v.fallback
     );
     // The floors sit just under today's figures (docs/knowledge.md): a
     // change that loses knowledge fails here.
@@ -98,12 +91,8 @@ fn the_dsn_corpus_agrees_with_sisimai() {
             "{key}: a listed disagreement needs a kind (sisimai, ingest, policy) and a word on it"
         );
     }
-    let misses: BTreeMap<&str, &Outcome> = c
-        .misses
-        .iter()
-        .filter(|o| !(o.reason_conv_ok && o.hard_conv_ok))
-        .map(|o| (o.id.as_str(), o))
-        .collect();
+    let misses: BTreeMap<&str, &Outcome> =
+        c.misses.iter().filter(|o| !(o.reason_conv_ok && o.hard_conv_ok)).map(|o| (o.id.as_str(), o)).collect();
     let new: Vec<String> = misses
         .iter()
         .filter(|(k, _)| !listed.contains_key(**k))

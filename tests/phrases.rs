@@ -12,6 +12,7 @@ struct Case {
     code: Option<u16>,
     status: Option<String>,
     phase: Option<String>,
+    action: Option<String>,
     text: String,
     expect: String,
 }
@@ -30,6 +31,7 @@ fn every_case_decides_as_written() {
         let c: Case = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         let mut e = Event::bounce("pat@example.org", c.code, c.status.as_deref(), &c.text);
         e.phase = c.phase.as_deref().map(Into::into);
+        e.action = c.action.as_deref().map(Into::into);
         let v = policy.classify(&e);
         let got = format!("{} {} {}", v.class, v.reason, v.rule.unwrap_or("-"));
         if got != c.expect {

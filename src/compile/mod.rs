@@ -212,8 +212,7 @@ fn assemble(mut unit: Unit) -> Policy {
         &unit.statuses,
         &unit.replies,
     );
-    let has_fallback_rules =
-        unit.global.iter().chain(unit.receivers.iter().flat_map(|r| &r.rules)).any(|r| r.fallback);
+    let has_fallback_rules = unit.global.iter().chain(unit.receivers.iter().flat_map(|r| &r.rules)).any(|r| r.fallback);
     Policy {
         has_fallback_rules,
         version: version_of(&unit.sources),

@@ -439,9 +439,8 @@ pub fn class_of(
     });
     let class = stated.unwrap_or(implied);
     let says_temporary = sig.temporary && !sig.permanent;
-    let recipient_side = info.is_none_or(|i| {
-        matches!(i.scope, Scope::Recipient | Scope::RecipientDomain | Scope::Network | Scope::Unknown)
-    });
+    let recipient_side = info
+        .is_none_or(|i| matches!(i.scope, Scope::Recipient | Scope::RecipientDomain | Scope::Network | Scope::Unknown));
     let class = match (temporary, class) {
         (true, Class::Hard) => Class::Soft,
         (true, Class::Block) if stated.is_none() && !sig.permanent => Class::Defer,

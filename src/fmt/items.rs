@@ -265,6 +265,7 @@ impl Printer<'_> {
                     ExampleField::Recipient(w) => format!("recipient {}", quote(&w.node)),
                     ExampleField::Mx(w) => format!("mx {}", host(w)),
                     ExampleField::Phase(w) => format!("phase {}", w.node),
+                    ExampleField::Action(w) => format!("action {}", w.node),
                     ExampleField::Code(w) => format!("code {}", w.node),
                     ExampleField::Status(w) => format!("status {}", w.node),
                     ExampleField::Expect(x) => {

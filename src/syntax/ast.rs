@@ -614,6 +614,8 @@ pub enum ExampleField {
     Mx(Word),
     /// `phase rcpt`
     Phase(Word),
+    /// `action failed`
+    Action(Word),
     /// `code 550`
     Code(Word),
     /// `status 5.1.1`
@@ -630,6 +632,7 @@ impl ExampleField {
             | ExampleField::Recipient(w)
             | ExampleField::Mx(w)
             | ExampleField::Phase(w)
+            | ExampleField::Action(w)
             | ExampleField::Code(w)
             | ExampleField::Status(w) => w.span,
             ExampleField::Expect(e) => e.span,

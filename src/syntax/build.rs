@@ -472,6 +472,7 @@ fn example(cx: &Ctx, p: &P) -> Res<ExampleDecl> {
                 ExampleField::Mx(Spanned::new(w.node.trim_matches('"').to_string(), w.span))
             }
             R::ex_phase => ExampleField::Phase(cx.word(&value)),
+            R::ex_action => ExampleField::Action(cx.word(&value)),
             R::ex_code => ExampleField::Code(cx.word(&value)),
             R::ex_status => ExampleField::Status(cx.word(&value)),
             _ => return Err(cx.bug(&inner, "unexpected example field")),
