@@ -322,20 +322,51 @@ fn decider_sources(policy: &Policy) -> Vec<(String, Option<String>)> {
 pub fn cites_fold(source: &str, fold: &str) -> bool {
     let source = source.to_lowercase();
     let fold = fold.to_lowercase();
+    let family = |kind: &str, name: &str| {
+        source.contains(&format!("{kind}/{name}.")) || source.contains(&format!("{kind}/for-{name}"))
+    };
     if let Some((kind, name)) = fold.split_once('-')
         && matches!(kind, "lhost" | "rhost")
     {
-        return source.contains(&format!("{kind}/{name}.")) || source.contains(&format!("{kind}/for-{name}"));
+        return family(kind, name);
     }
-    let first = fold.split_whitespace().next().unwrap_or("");
-    let key = if first.contains('/') {
+    // An answer taken from one of Sisimai's sample emails stands for that
+    // module's knowledge (`…/rhost-kddi-01.eml` → `Rhost/KDDI.pm`).
+    if let Some(file) = fold.split(['/', ' ']).find(|w| w.ends_with(".eml"))
+        && let Some((kind, rest)) = file.split_once('-')
+        && matches!(kind, "lhost" | "rhost")
+    {
+        let name = family_of(rest);
+        return family(kind, &name);
+    }
+    let words: Vec<&str> = fold.split_whitespace().collect();
+    // The token that names the document: a URL, a path or a host name.
+    let Some(first) = words.iter().take(2).find(|w| w.contains('/') || w.contains('.')) else {
+        // A description, not a reference: only a source that repeats it cites it.
+        return source.contains(fold.trim());
+    };
+    let first = first.trim_start_matches("https://").trim_start_matches("http://");
+    if first.contains('/') {
         // The last two segments of a path or URL: specific enough to name one document.
         let parts: Vec<&str> = first.trim_end_matches('/').rsplit('/').take(2).collect();
-        parts.into_iter().rev().collect::<Vec<_>>().join("/")
-    } else {
-        first.to_string()
-    };
-    key.len() > 4 && source.contains(&key)
+        let key = parts.into_iter().rev().collect::<Vec<_>>().join("/");
+        return key.len() > 4 && source.contains(&key);
+    }
+    // A host: the site, however a source spells it (`smtpfieldmanual.com`
+    // and `github.com/ActiveCampaign/smtp-field-manual` are one document).
+    let site = first.rsplit_once('.').map_or(first, |(head, _)| head);
+    let alnum = |t: &str| t.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>();
+    let site = alnum(site);
+    site.len() > 4 && alnum(&source).contains(&site)
+}
+
+/// The module name of a sample file's tail (`kddi-01.eml` → `kddi`).
+fn family_of(rest: &str) -> String {
+    let stem = rest.trim_end_matches(".eml");
+    match stem.rsplit_once('-') {
+        Some((head, tail)) if tail.chars().all(|c| c.is_ascii_digit()) => head.to_string(),
+        _ => stem.to_string(),
+    }
 }
 
 /// Agreement, as percentages of a corpus's cases.
@@ -487,4 +518,36 @@ pub fn measure(policy: &Policy, cases: &[Case]) -> Report {
     let (single_source, shared): (Vec<DeciderHits>, Vec<DeciderHits>) =
         hits.into_iter().map(|(decider, by_fold)| DeciderHits { decider, by_fold }).partition(|h| h.by_fold.len() == 1);
     Report { corpora, single_source, shared }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cites_fold;
+
+    #[test]
+    fn a_fold_is_cited_by_its_document_however_the_source_spells_it() {
+        let p5 = "https://github.com/sisimai/p5-sisimai/blob/21cf/lib/Sisimai/Rhost/KDDI.pm";
+        assert!(cites_fold(p5, "rhost-kddi"));
+        assert!(cites_fold(p5, "sisimai/set-of-emails maildir/bsd/rhost-kddi-01.eml (Diagnostic-Code)"));
+        assert!(!cites_fold(p5, "rhost-kddidocomo"));
+        let manual = "https://github.com/ActiveCampaign/smtp-field-manual/blob/main/data/codes/550.json";
+        assert!(cites_fold(manual, "smtpfieldmanual.com (ActiveCampaign/smtp-field-manual data/codes/550.json)"));
+        let google = "https://support.google.com/a/answer/3726730";
+        assert!(cites_fold(google, "support.google.com/a/answer/3726730"));
+        assert!(!cites_fold(google, "support.google.com/a/answer/81126"));
+        assert!(cites_fold(
+            "https://github.com/KumoCorp/kumomta/blob/x/assets/community/shaping.toml",
+            "KumoMTA assets/community/shaping.toml"
+        ));
+        assert!(cites_fold(
+            "https://github.com/sisimai/go-sisimai/blob/x/rhost/for-apple.go",
+            "go-sisimai rhost/for-apple.go"
+        ));
+        // A description names no document: it does not take every GitHub reference with it.
+        assert!(!cites_fold(p5, "GitHub code search: an NDR quoted in a README"));
+        assert!(cites_fold(
+            "https://learn.microsoft.com/en-us/exchange/troubleshoot/email-delivery/ndr/x",
+            "learn.microsoft.com Exchange Online NDR table"
+        ));
+    }
 }
