@@ -175,7 +175,10 @@ pub fn standard_subjects(reason: &str) -> u8 {
         "mailbox_full" => bits(&[2]),
         "system_full" | "mailer_error" => bits(&[3]),
         "system_error" => bits(&[3, 4, 5]),
-        "expired" | "network_error" => bits(&[4]),
+        "network_error" => bits(&[4]),
+        // The sending MTA gave up retrying, whatever the last answer was about:
+        // its queue's word, not the receiver's, so any subject.
+        "expired" => ALL_SUBJECTS,
         // X.2.1 "not accepting messages" covers a mailbox that receives too fast.
         "rate_limited" => bits(&[2, 3, 4, 5, 7]),
         "blocked" | "bad_reputation" | "require_ptr" | "auth_failure" => bits(&[7]),
