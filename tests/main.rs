@@ -13,6 +13,7 @@ mod fmt_meaning;
 mod ingest_corpus;
 mod ingest_mail;
 mod ingest_webhooks;
+mod languages;
 mod layers;
 mod lifecycle;
 mod limits;
