@@ -218,7 +218,7 @@ fn judge(policy: &Policy, case: &Case, event: Option<&Event>, v: Option<&Verdict
         (Some(e), Some(v)) if case.corpus == Corpus::Dsn && !(reason_ok && hard_ok) => convention(policy, case, e, v),
         _ => None,
     };
-    let (conv_reason, conv_hard) = convention.map_or((false, false), |c| covers(c));
+    let (conv_reason, conv_hard) = convention.map_or((false, false), covers);
     Outcome {
         convention,
         reason_conv_ok: reason_ok || conv_reason,
