@@ -412,8 +412,11 @@ fn scores(outcomes: &[&Outcome]) -> Scores {
 pub struct DeciderHits {
     /// Where it is (`file:line`).
     pub decider: String,
-    /// Cases decided, by fold.
+    /// Cases decided, by fold, with the whole policy (training: every fold read).
     pub by_fold: BTreeMap<String, usize>,
+    /// Cases it still decided, by fold, when that fold was the one left out
+    /// (its own knowledge masked): what it does on a source it never read.
+    pub left_out_by_fold: BTreeMap<String, usize>,
 }
 
 /// One corpus measured.
@@ -515,8 +518,19 @@ pub fn measure(policy: &Policy, cases: &[Case]) -> Report {
                 .collect(),
         });
     }
-    let (single_source, shared): (Vec<DeciderHits>, Vec<DeciderHits>) =
-        hits.into_iter().map(|(decider, by_fold)| DeciderHits { decider, by_fold }).partition(|h| h.by_fold.len() == 1);
+    let mut left_out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for o in cross.iter().filter(|o| !o.fallback) {
+        if let Some(d) = &o.decider {
+            *left_out.entry(d.clone()).or_default().entry(o.fold.clone()).or_default() += 1;
+        }
+    }
+    let (single_source, shared): (Vec<DeciderHits>, Vec<DeciderHits>) = hits
+        .into_iter()
+        .map(|(decider, by_fold)| {
+            let left_out_by_fold = left_out.remove(&decider).unwrap_or_default();
+            DeciderHits { decider, by_fold, left_out_by_fold }
+        })
+        .partition(|h| h.by_fold.len() == 1);
     Report { corpora, single_source, shared }
 }
 

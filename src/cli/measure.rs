@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::{Exit, Format, load_policy};
 use crate::load::Layer;
-use crate::measure::{Case, FoldBy, Report, answers, dsn, measure};
+use crate::measure::{Case, DeciderHits, FoldBy, Report, answers, dsn, measure};
 
 /// Arguments of `measure`.
 #[derive(Debug, clap::Args)]
@@ -122,6 +122,16 @@ pub fn text(r: &Report, verbose: bool) -> String {
         for h in &r.single_source {
             let (fold, n) = h.by_fold.iter().next().map(|(f, n)| (f.as_str(), *n)).unwrap_or(("", 0));
             let _ = writeln!(s, "  only {fold} ({n}): {}", h.decider);
+        }
+        // Per rule or phrase: the cases it decided with every source read,
+        // and those it still decided with their own source left out.
+        let _ = writeln!(s, "per rule or phrase (cases decided: training → its source left out, sources):");
+        let mut all: Vec<&DeciderHits> = r.shared.iter().chain(&r.single_source).collect();
+        all.sort_by_key(|h| std::cmp::Reverse(h.by_fold.values().sum::<usize>()));
+        for h in all {
+            let train: usize = h.by_fold.values().sum();
+            let held: usize = h.left_out_by_fold.values().sum();
+            let _ = writeln!(s, "  {:>4} → {:>4}  {:>3}  {}", train, held, h.by_fold.len(), h.decider);
         }
     }
     s

@@ -431,9 +431,14 @@ pub fn join_multiline(text: &str, field: Option<u16>) -> Joined<'_> {
             }
             continue;
         }
-        let c = rest.chars().next().unwrap_or(' ');
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
+        // Copy through the next whitespace in one piece: a prefix only
+        // counts at the start of a word.
+        let end = rest
+            .char_indices()
+            .find(|(_, c)| c.is_whitespace())
+            .map_or(rest.len(), |(i, c)| i + c.len_utf8());
+        out.push_str(&rest[..end]);
+        rest = &rest[end..];
     }
     Joined { text: Cow::Owned(out.trim().to_string()), code: Some(code), status, joined: seen_dash }
 }
@@ -510,7 +515,7 @@ pub fn find_status(text: &str) -> Option<Status> {
 
 /// The reply nested after `->` in the text (`550 5.4.300 Message expired -> 451 4.2.0 Throttled`).
 pub fn nested(text: &str) -> (Option<u16>, Option<Status>) {
-    let Some(at) = text.find("->") else { return (None, None) };
+    let Some(at) = memchr::memmem::find(text.as_bytes(), b"->") else { return (None, None) };
     let lead = leading_reply(&text[at + 2..]);
     (lead.code, lead.status)
 }
