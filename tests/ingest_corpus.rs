@@ -76,8 +76,8 @@ fn the_dsn_corpus_agrees_with_sisimai() {
     assert!(v.hard_conventions >= 97.0, "hard/not-hard agrees on {:.1}% with conventions (< 97%)", v.hard_conventions);
     assert!(v.hard >= 88.0, "hard/not-hard agrees on {:.1}% raw (< 88%)", v.hard);
     assert!(
-        v.reason_conventions - x.reason_conventions <= 7.0,
-        "cross-validated reason {:.1}% is more than 7 points under the visible {:.1}%",
+        v.reason_conventions - x.reason_conventions <= 5.0,
+        "cross-validated reason {:.1}% is more than 5 points under the visible {:.1}%",
         x.reason_conventions,
         v.reason_conventions
     );
@@ -139,7 +139,18 @@ fn the_answers_corpus_generalises() {
     );
     assert!(v.class >= 98.0, "class {:.1}% (< 98%)", v.class);
     assert!(v.reason >= 95.0, "reason {:.1}% (< 95%)", v.reason);
-    assert!(v.fallback < 5.5, "a code table decided {:.1}% of the answers", v.fallback);
-    assert!(x.class >= 92.0, "cross-validated class {:.1}% (< 92%)", x.class);
-    assert!(x.reason >= 88.0, "cross-validated reason {:.1}% (< 88%)", x.reason);
+    assert!(v.fallback < 5.0, "a code table decided {:.1}% of the answers", v.fallback);
+    // Knowledge fitted to one source shows as a gap between the two.
+    assert!(
+        v.class - x.class <= 5.0,
+        "cross-validated class {:.1}% is more than 5 points under {:.1}%",
+        x.class,
+        v.class
+    );
+    assert!(
+        v.reason - x.reason <= 5.0,
+        "cross-validated reason {:.1}% is more than 5 points under {:.1}%",
+        x.reason,
+        v.reason
+    );
 }

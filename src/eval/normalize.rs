@@ -173,7 +173,9 @@ pub fn maybe_wrapped(text: &str) -> bool {
             return true;
         }
     }
-    b.last() == Some(&b')') && memchr::memmem::find(b, b"in reply to").is_some()
+    static IN_REPLY_TO: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"in reply to"));
+    b.last() == Some(&b')') && IN_REPLY_TO.find(b).is_some()
 }
 
 /// Whether the text carries continuation lines of reply `code` (`550-`).
@@ -433,10 +435,7 @@ pub fn join_multiline(text: &str, field: Option<u16>) -> Joined<'_> {
         }
         // Copy through the next whitespace in one piece: a prefix only
         // counts at the start of a word.
-        let end = rest
-            .char_indices()
-            .find(|(_, c)| c.is_whitespace())
-            .map_or(rest.len(), |(i, c)| i + c.len_utf8());
+        let end = rest.char_indices().find(|(_, c)| c.is_whitespace()).map_or(rest.len(), |(i, c)| i + c.len_utf8());
         out.push_str(&rest[..end]);
         rest = &rest[end..];
     }
@@ -515,7 +514,8 @@ pub fn find_status(text: &str) -> Option<Status> {
 
 /// The reply nested after `->` in the text (`550 5.4.300 Message expired -> 451 4.2.0 Throttled`).
 pub fn nested(text: &str) -> (Option<u16>, Option<Status>) {
-    let Some(at) = memchr::memmem::find(text.as_bytes(), b"->") else { return (None, None) };
+    static ARROW: LazyLock<memchr::memmem::Finder<'static>> = LazyLock::new(|| memchr::memmem::Finder::new(b"->"));
+    let Some(at) = ARROW.find(text.as_bytes()) else { return (None, None) };
     let lead = leading_reply(&text[at + 2..]);
     (lead.code, lead.status)
 }
