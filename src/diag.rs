@@ -268,6 +268,16 @@ pub mod codes {
     pub const LC_REACTIVATION: &str = "rebound::lifecycle::reactivation";
     /// `extends`, `replace`, `disable` or `extend` aimed at something no earlier layer has.
     pub const LAYER_TARGET: &str = "rebound::layer::unknown_target";
+    /// A phrase, or a global rule's words, made only of stop-list words.
+    pub const STOP_WORD_ALONE: &str = "rebound::check::stop_word_alone";
+    /// Lint: a phrase that starts with a reply code, which the answer's text never does.
+    pub const PHRASE_STARTS_WITH_CODE: &str = "rebound::lint::phrase_starts_with_code";
+    /// Lint: a phrase without `source`.
+    pub const PHRASE_WITHOUT_SOURCE: &str = "rebound::lint::phrase_without_source";
+    /// Lint: the same phrase under two reasons.
+    pub const PHRASE_TWO_REASONS: &str = "rebound::lint::phrase_in_two_reasons";
+    /// Lint: a global rule whose status test's subjects its reason does not belong to.
+    pub const CROSSES_SUBJECT: &str = "rebound::lint::crosses_subject";
     /// Lint: a condition that can never hold.
     pub const NEVER_MATCHES: &str = "rebound::lint::never_matches";
 }

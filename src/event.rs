@@ -96,6 +96,12 @@ pub struct Event<'a> {
     /// For `complaint`: the ARF feedback type.
     #[serde(default, borrow)]
     pub feedback_type: Option<Cow<'a, str>>,
+    /// What the report said happened (`rebound ingest` writes the DSN's
+    /// `Action`, Postfix's `status=`, or a provider's label). Read only for
+    /// the `final_temporary` flag: a `failed` or `expired` report with a
+    /// temporary answer.
+    #[serde(default, borrow, deserialize_with = "opt_text")]
+    pub action: Option<Cow<'a, str>>,
     /// The JSON line the event was read from (scripts read its extra fields).
     #[serde(skip)]
     pub raw: Option<&'a str>,

@@ -47,6 +47,7 @@ pub mod fmt;
 pub mod ingest;
 pub mod lifecycle;
 pub mod load;
+pub mod measure;
 pub mod model;
 pub mod policy;
 pub mod reload;

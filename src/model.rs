@@ -128,6 +128,10 @@ vocabulary! {
         Multiline = "multiline",
         /// The sending MTA wrapped the receiver's words (`host … said:`).
         Wrapped = "wrapped",
+        /// The report is final (DSN `Action: failed`, Postfix `status=expired`)
+        /// but the answer is temporary (4xx, `4.x.x`): the MTA gave up retrying
+        /// and the message expired.
+        FinalTemporary = "final_temporary",
     }
 }
 
@@ -146,6 +150,56 @@ pub struct ReasonInfo {
     pub description: String,
     /// Whether it is one of the standard reasons.
     pub standard: bool,
+    /// The RFC 3463 subjects (bit n for x.n.*) of a status under which text
+    /// may choose this reason; [`ALL_SUBJECTS`] for any.
+    pub subjects: u8,
+}
+
+/// Every subject: text may choose the reason under any status.
+pub const ALL_SUBJECTS: u8 = 0xff;
+
+/// The subjects a standard reason belongs to (RFC 3463 §3: x.1 addressing,
+/// x.2 mailbox, x.3 mail system, x.4 network and routing, x.5 mail delivery
+/// protocol, x.6 message content, x.7 security or policy). A specific
+/// status fixes the subject of an answer; words choose the reason within it
+/// and do not cross it (docs/knowledge.md).
+pub fn standard_subjects(reason: &str) -> u8 {
+    let bits = |s: &[u8]| s.iter().fold(0u8, |acc, n| acc | (1 << n));
+    match reason {
+        // RFC 3463 X.7.1 covers "per-recipient filtering" too.
+        "user_unknown" => bits(&[1, 7]),
+        "has_moved" => bits(&[1]),
+        "host_unknown" => bits(&[1, 4]),
+        "not_accept" => bits(&[1, 3, 7]),
+        "suspend" | "filtered" => bits(&[2, 7]),
+        "mailbox_full" => bits(&[2]),
+        "system_full" | "mailer_error" => bits(&[3]),
+        "system_error" => bits(&[3, 4, 5]),
+        "network_error" => bits(&[4]),
+        // The sending MTA gave up retrying, whatever the last answer was about:
+        // its queue's word, not the receiver's, so any subject.
+        "expired" => ALL_SUBJECTS,
+        // X.2.1 "not accepting messages" covers a mailbox that receives too fast.
+        "rate_limited" => bits(&[2, 3, 4, 5, 7]),
+        "blocked" | "bad_reputation" | "require_ptr" | "auth_failure" => bits(&[7]),
+        "rejected" => bits(&[1, 7]),
+        "security_error" | "failed_starttls" => bits(&[5, 7]),
+        "no_relaying" => bits(&[1, 4, 7]),
+        "spam_detected" | "virus_detected" | "policy_violation" => bits(&[6, 7]),
+        "not_compliant_rfc" => bits(&[5, 6, 7]),
+        "content_error" => bits(&[6]),
+        "message_too_big" => bits(&[2, 3]),
+        "syntax_error" => bits(&[5]),
+        _ => ALL_SUBJECTS,
+    }
+}
+
+/// The subjects of a mask, for messages (`x.1, x.4`).
+pub fn subjects_text(mask: u8) -> String {
+    if mask == ALL_SUBJECTS {
+        return "any".into();
+    }
+    (1..8u8).filter(|n| mask & (1 << n) != 0).map(|n| format!("x.{n}")).collect::<Vec<_>>().join(", ")
 }
 
 /// The standard reasons of SPEC §3: name, class, class on 4xx, scope, meaning.
@@ -157,7 +211,7 @@ pub const STANDARD_REASONS: &[(&str, Class, Option<Class>, Scope, &str)] = &[
     ("suspend", Class::Soft, None, Scope::Recipient, "the account is disabled, suspended or inactive"),
     ("mailbox_full", Class::Soft, None, Scope::Recipient, "the mailbox is over quota"),
     ("filtered", Class::Soft, None, Scope::Recipient, "the recipient's own filter refused the message"),
-    ("system_full", Class::Soft, None, Scope::RecipientDomain, "the receiving system is out of storage"),
+    ("system_full", Class::Soft, Some(Class::Defer), Scope::RecipientDomain, "the receiving system is out of storage"),
     ("system_error", Class::Soft, Some(Class::Defer), Scope::RecipientDomain, "the receiving system failed"),
     ("mailer_error", Class::Soft, None, Scope::Recipient, "the recipient's local mailer program failed"),
     ("expired", Class::Soft, None, Scope::RecipientDomain, "delivery gave up after retrying too long"),
@@ -197,6 +251,7 @@ pub fn standard_reasons() -> Vec<ReasonInfo> {
             scope,
             description: description.to_string(),
             standard: true,
+            subjects: standard_subjects(name),
         })
         .collect()
 }

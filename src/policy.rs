@@ -30,9 +30,23 @@ pub struct Policy {
     pub(crate) examples: Vec<crate::testing::Example>,
     pub(crate) scenarios: Vec<crate::testing::Scenario>,
     pub(crate) runtime: Option<Arc<crate::script::Runtime>>,
+    pub(crate) phrases: Vec<Phrase>,
+    pub(crate) stoplist: Vec<String>,
+    /// Whether any rule is a `fallback` rule (tried after the phrases).
+    pub(crate) has_fallback_rules: bool,
 }
 
 impl Policy {
+    /// The phrase tables' entries, in policy order.
+    pub fn phrases(&self) -> &[Phrase] {
+        &self.phrases
+    }
+
+    /// The words that may never decide a reason alone (folded).
+    pub fn stoplist(&self) -> &[String] {
+        &self.stoplist
+    }
+
     /// The policy's version: a hash of its files' paths and contents.
     pub fn version(&self) -> &str {
         &self.version
@@ -171,6 +185,69 @@ pub struct Outcome {
     pub scope: Option<Scope>,
 }
 
+/// What a phrase table names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhraseTarget {
+    /// A reason: the phrase says it.
+    Reason(ReasonId),
+    /// The refusal is permanent ("permanently", "will not succeed").
+    Permanent,
+    /// The refusal is temporary ("temporarily", "try again later").
+    Temporary,
+}
+
+/// How a phrase matches the folded text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhraseMatch {
+    /// These words, as written (folded).
+    Literal {
+        /// The folded words.
+        text: String,
+        /// Their number in the policy's automaton.
+        id: u32,
+    },
+    /// These pieces in this order, at most `within` words between two.
+    Words {
+        /// The folded pieces.
+        pieces: Vec<String>,
+        /// Their numbers in the policy's automaton.
+        ids: Vec<u32>,
+        /// The most words between two pieces.
+        within: usize,
+    },
+}
+
+/// One phrase of a phrase table.
+#[derive(Debug, Clone)]
+pub struct Phrase {
+    /// What it says.
+    pub target: PhraseTarget,
+    /// How it matches.
+    pub pattern: PhraseMatch,
+    /// The pattern as written, for explain (`"user unknown"`, `words "user" "does not exist"`).
+    pub text: String,
+    /// Where it is.
+    pub location: Location,
+    /// Where its wording comes from.
+    pub provenance: Provenance,
+    /// `phrases.REASON`, the id verdicts name.
+    pub id: String,
+    /// From a `weak` table: decides only when no other table's phrase is found.
+    pub weak: bool,
+    /// An `except` entry: when found, the table's phrases do not count.
+    pub veto: bool,
+}
+
+impl Phrase {
+    /// How specific the phrase is: the characters it must find.
+    pub fn weight(&self) -> usize {
+        match &self.pattern {
+            PhraseMatch::Literal { text, .. } => text.chars().count(),
+            PhraseMatch::Words { pieces, .. } => pieces.iter().map(|p| p.chars().count()).sum(),
+        }
+    }
+}
+
 /// A compiled rule.
 #[derive(Debug)]
 pub struct CompiledRule {
@@ -191,6 +268,12 @@ pub struct CompiledRule {
     pub location: Location,
     /// Where its knowledge comes from.
     pub provenance: Provenance,
+    /// Whether the condition tests the (outer) status: then the rule may
+    /// give a reason of another subject than the status's (a receiver's
+    /// own re-use of a code); otherwise text cannot cross the subject.
+    pub names_status: bool,
+    /// `fallback`: tried after the phrase tables, before the code tables.
+    pub fallback: bool,
 }
 
 /// A row of a code table.
@@ -276,6 +359,8 @@ pub enum AtomTest {
     Script(Arc<crate::script::Script>),
     /// A host predicate returned true.
     Call(String, HostPredicate),
+    /// A phrase of this table is in the text (`phrase user_unknown`).
+    Phrase(PhraseTarget),
 }
 
 /// A host predicate held by a compiled condition.

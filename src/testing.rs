@@ -28,6 +28,8 @@ pub struct Example {
     pub mx: Option<String>,
     /// The phase, when given.
     pub phase: Option<String>,
+    /// What the report said happened (`failed`, `delayed`), when given.
+    pub action: Option<String>,
     /// The code, when given apart from the answer.
     pub code: Option<u16>,
     /// The status, when given apart from the answer.
@@ -221,6 +223,7 @@ pub fn run(policy: &Policy, cases: &[(String, usize, Case)]) -> Report {
         let mut event = Event::bounce(&ex.recipient, ex.code, ex.status.as_deref(), &ex.answer);
         event.mx = ex.mx.as_deref().map(Into::into);
         event.phase = ex.phase.as_deref().map(Into::into);
+        event.action = ex.action.as_deref().map(Into::into);
         let (passed, actual, trace) = check(policy, &event, &ex.expect, &mut hit);
         let expected = expected_words(&ex.expect);
         outcomes.push(Outcome {

@@ -71,6 +71,11 @@ fn expected_code(name: &str) -> &'static str {
         "script_syntax",
         "script_index_assignment",
         "unknown_function",
+        "stop_word_alone",
+        "phrase_without_source",
+        "phrase_starts_with_code",
+        "phrase_in_two_reasons",
+        "crosses_subject",
     ];
     if name.starts_with("syntax_") {
         return "unexpected";

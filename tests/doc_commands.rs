@@ -71,8 +71,20 @@ fn workspace() -> (tempfile::TempDir, PathBuf) {
         "extends shipped\n\nrule our_gateway {\n  when text contains \"quarantined by our gateway\"\n  then soft filtered\n}\n",
     )
     .unwrap();
+    // A team's labelled cases pass (ours, less the listed disagreements); the
+    // repository's own corpus is where the docs measure the shipped policy.
     std::fs::create_dir_all(ws.join("corpus")).unwrap();
-    std::fs::copy(root.join("tests/data/responses.jsonl"), ws.join("corpus/responses.jsonl")).unwrap();
+    let corpus = std::fs::read_to_string(root.join("tests/data/responses.jsonl")).unwrap();
+    let listed = std::fs::read_to_string(root.join("tests/data/corpus-disagreements.jsonl")).unwrap();
+    let ids: Vec<String> = listed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["id"].as_str().map(|id| format!("\"id\": \"{id}\"")))
+        .collect();
+    let agreed: Vec<&str> = corpus.lines().filter(|l| !ids.iter().any(|id| l.contains(id.as_str()))).collect();
+    std::fs::write(ws.join("corpus/responses.jsonl"), agreed.join("\n") + "\n").unwrap();
+    std::fs::create_dir_all(ws.join("tests/data")).unwrap();
+    std::fs::copy(root.join("tests/data/responses.jsonl"), ws.join("tests/data/responses.jsonl")).unwrap();
     std::fs::create_dir_all(ws.join("samples")).unwrap();
     std::fs::copy(root.join("examples/events.jsonl"), ws.join("samples/last-week.jsonl")).unwrap();
     std::fs::copy(root.join("examples/events.jsonl"), ws.join("events.jsonl")).unwrap();

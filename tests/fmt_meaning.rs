@@ -49,8 +49,9 @@ fn meaning(policy: &Policy) -> Vec<String> {
     for r in policy.all_rules() {
         let script = r.then_script.as_ref().map(|s| &s.source);
         m.push(format!(
-            "rule {} in {:?}: when {} then {:?} / {script:?} {:?}",
+            "rule {}{} in {:?}: when {} then {:?} / {script:?} {:?}",
             r.id,
+            if r.fallback { " fallback" } else { "" },
             r.receiver,
             cond(&r.cond),
             r.outcome,
@@ -331,17 +332,23 @@ const OUTCOMES: &[&[&str]] = &[
 
 /// A rule with the id `id`.
 fn rule(id: String) -> impl Strategy<Value = Vec<String>> {
-    (condition(), prop::sample::select(OUTCOMES), any::<bool>()).prop_map(move |(c, then, note)| {
-        let mut v = vec!["rule".to_string(), id.clone(), "{".into(), "when".into()];
-        v.extend(c);
-        v.push("then".into());
-        v.extend(then.iter().map(|t| t.to_string()));
-        if note {
-            v.extend(["note".to_string(), r#""a \"quoted\" note""#.into(), "observed".into(), "2026-11-01".into()]);
-        }
-        v.push("}".into());
-        v
-    })
+    (condition(), prop::sample::select(OUTCOMES), any::<bool>(), prop::bool::weighted(0.2)).prop_map(
+        move |(c, then, note, fallback)| {
+            let mut v = vec!["rule".to_string(), id.clone()];
+            if fallback {
+                v.push("fallback".into());
+            }
+            v.extend(["{".to_string(), "when".into()]);
+            v.extend(c);
+            v.push("then".into());
+            v.extend(then.iter().map(|t| t.to_string()));
+            if note {
+                v.extend(["note".to_string(), r#""a \"quoted\" note""#.into(), "observed".into(), "2026-11-01".into()]);
+            }
+            v.push("}".into());
+            v
+        },
+    )
 }
 
 /// A receiver `r0` with its own rules.

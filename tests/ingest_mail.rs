@@ -138,6 +138,28 @@ fn ids_are_stable_and_a_campaign_is_read_from_the_returned_message() {
 }
 
 #[test]
+fn a_final_dsn_with_a_temporary_status_raises_final_temporary() {
+    // `Action: failed` with `Status: 4.4.1`: the MTA gave up retrying. The
+    // event says so in its `action`, and a policy reads it as a flag.
+    let policy = rebound::load::compile_bytes(
+        "expiry.rebound",
+        b"rule gave_up {\n  when flag final_temporary\n  then soft expired\n}\n",
+    )
+    .policy
+    .expect("a policy that tests the flag compiles");
+    let parsed = ingest(&fixtures().join("mail/dsn-final-temporary.eml"), Format::Eml);
+    let events = &parsed[0].events;
+    assert_eq!(events.len(), 1);
+    let line = events[0].to_json_line();
+    let event = Event::parse(&line).expect("a valid event");
+    let verdict = policy.classify(&event);
+    assert_eq!((verdict.reason, verdict.rule), ("expired", Some("gave_up")), "{line}");
+    // The same answer in a delay notice is no expiry.
+    let delayed = line.replace("\"action\":\"failed\"", "\"action\":\"delayed\"");
+    assert_ne!(policy.classify(&Event::parse(&delayed).expect("valid")).rule, Some("gave_up"), "{delayed}");
+}
+
+#[test]
 fn what_is_not_a_bounce_says_so() {
     let parsed = ingest(&fixtures().join("mail/not-a-bounce.eml"), Format::Eml);
     assert!(parsed[0].events.is_empty());
@@ -242,6 +264,10 @@ proptest! {
     }
 }
 
+/// The fixtures that are bounces naming no recipient the report stands
+/// behind: an error each (exit 1), never a guess.
+const NO_RECIPIENT_FIXTURES: &[&str] = &["list-post-no-recipient.eml"];
+
 #[test]
 fn the_command_writes_events_that_classify_reads() {
     let out = assert_cmd::Command::cargo_bin("rebound")
@@ -249,12 +275,18 @@ fn the_command_writes_events_that_classify_reads() {
         .args(["ingest", "--verbose"])
         .arg(fixtures().join("mail"))
         .assert()
-        .success();
+        .code(1);
     let output = out.get_output();
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("skipped:") && stderr.contains("not-a-bounce.eml"), "{stderr}");
-    assert!(stderr.contains("ingest: 21 inputs"), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), NO_RECIPIENT_FIXTURES.len(), "{stderr}");
+    for (line, name) in errors.iter().zip(NO_RECIPIENT_FIXTURES) {
+        assert!(line.contains(name) && line.contains("no recipient"), "{line}");
+    }
+    let inputs = std::fs::read_dir(fixtures().join("mail")).expect("fixtures").count();
+    assert!(stderr.contains(&format!("ingest: {inputs} inputs")), "{stderr}");
     let events = stdout.lines().count();
     assert!(events >= 15, "{stdout}");
     // Piped into classify: one verdict per event, none refused.

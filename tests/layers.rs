@@ -49,23 +49,27 @@ fn rule_for<'p>(
 fn a_later_layer_comes_first_and_replace_keeps_the_place() {
     let shipped = rebound::load::compile_shipped().policy.unwrap();
     let p = layered();
-    let unknown = "The email account that you tried to reach does not exist.";
+    let inactive = "The email account that you tried to reach is inactive.";
+    let disabled = "The email account that you tried to reach is disabled.";
     // Replaced: the same id, the new content.
     assert_eq!(
-        rule_for(&shipped, "a@gmail.com", 550, Some("5.1.1"), unknown),
-        ("hard".into(), Some("gmail.user_unknown"))
+        rule_for(&shipped, "a@gmail.com", 550, Some("5.2.1"), inactive),
+        ("hard".into(), Some("gmail.disabled"))
     );
-    assert_eq!(rule_for(&p, "a@gmail.com", 550, Some("5.1.1"), unknown), ("soft".into(), Some("gmail.user_unknown")));
+    assert_eq!(rule_for(&p, "a@gmail.com", 550, Some("5.2.1"), disabled), ("hard".into(), Some("gmail.disabled")));
+    let (class, rule) = rule_for(&p, "a@gmail.com", 550, Some("5.2.1"), inactive);
+    assert_eq!(class, "soft", "the replaced rule no longer decides inactive accounts");
+    assert_ne!(rule, Some("gmail.disabled"));
     // Extended: the new domain selects the receiver, and its rule is tried first.
     assert_eq!(rule_for(&p, "a@googlemail.example", 550, None, "our very own words").1, Some("gmail.our_words"));
     // A global rule of the later layer decides before the shipped global rules.
-    assert_eq!(rule_for(&p, "a@example.org", 550, Some("5.1.1"), "blorf user unknown").1, Some("blorf_first"));
+    assert_eq!(rule_for(&p, "a@example.org", 550, None, "blorf user unknown").1, Some("blorf_first"));
     // Disabled: the rule no longer decides.
     let tss = "[TSS04] Messages from 192.0.2.25 temporarily deferred due to user complaints";
     assert_eq!(rule_for(&shipped, "b@yahoo.com", 421, Some("4.7.0"), tss).1, Some("yahoo.tss_deferred"));
     assert_ne!(rule_for(&p, "b@yahoo.com", 421, Some("4.7.0"), tss).1, Some("yahoo.tss_deferred"));
     // The source points at the layer that wrote the rule.
-    let v = p.classify(&Event::bounce("a@gmail.com", Some(550), Some("5.1.1"), unknown));
+    let v = p.classify(&Event::bounce("a@gmail.com", Some(550), Some("5.2.1"), disabled));
     assert!(v.source.unwrap().contains("ok_replace_disable_extend.rebound:4"), "{:?}", v.source);
 }
 
@@ -89,7 +93,14 @@ fn lower_layer_examples_a_later_layer_changes_are_reported_not_failed() {
     let p = layered();
     let report = rebound::testing::run(&p, &[]);
     assert_eq!(report.failed, 0, "{:?}", report.outcomes.iter().filter(|o| !o.passed).collect::<Vec<_>>());
-    assert!(report.changed >= 1, "the shipped scenario on Gmail unknown users changes");
+    // A lower layer's example that a later layer's rule decides otherwise.
+    let dir = tempfile::tempdir().unwrap();
+    let (base, local) = (dir.path().join("base.rebound"), dir.path().join("local.rebound"));
+    std::fs::write(&base, "rule full { when code 552 then soft mailbox_full }\nexample e { answer \"552 mailbox full\" expect soft mailbox_full }\n").unwrap();
+    std::fs::write(&local, "rule ours { when text contains \"mailbox full\" then hard user_unknown }\n").unwrap();
+    let two = rebound::load::compile_layers(&[Layer::Path(base), Layer::Path(local)]).policy.unwrap();
+    let report = rebound::testing::run(&two, &[]);
+    assert_eq!((report.failed, report.changed), (0, 1), "the base layer's example changes, it does not fail");
     // In a single-layer policy the same failure is a failure.
     let text = "rule r { when code 550 then hard user_unknown example \"450 4.2.2 mailbox full\" }";
     let single = rebound::compile_str("one.rebound", text).policy.unwrap();
@@ -106,23 +117,24 @@ fn every_command_takes_the_layers() {
         dir.path().join("local/ours.rebound"),
     )
     .unwrap();
-    let event = r#"{"id":"l-1","recipient":"a@gmail.com","code":550,"status":"5.1.1","text":"The email account that you tried to reach does not exist."}"#;
+    let event = r#"{"id":"l-1","recipient":"a@gmail.com","code":550,"status":"5.2.1","text":"The email account that you tried to reach is disabled."}"#;
     std::fs::write(dir.path().join("events.jsonl"), format!("{event}\n")).unwrap();
     let in_dir = |args: &[&str]| rebound().current_dir(dir.path()).args(args).assert();
     // `extends shipped` in the layer, or the shipped layer named: the same verdict.
     for policy in [&["--policy", "local"][..], &["--policy", "shipped", "--policy", "./local"][..]] {
         let out = in_dir(&[&["classify", "events.jsonl", "--format", "json"], policy].concat()).success();
         let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-        assert_eq!((v["class"].as_str(), v["rule"].as_str()), (Some("soft"), Some("gmail.user_unknown")), "{policy:?}");
+        assert_eq!((v["class"].as_str(), v["rule"].as_str()), (Some("hard"), Some("gmail.disabled")), "{policy:?}");
+        assert!(v["source"].as_str().unwrap_or("").contains("ours.rebound"), "{v}");
     }
     let out = in_dir(&["check", "--policy", "local"]).success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-    assert!(text.contains("replaces `gmail.user_unknown`"), "{text}");
+    assert!(text.contains("replaces `gmail.disabled`"), "{text}");
     in_dir(&["test", "local"]).success();
     in_dir(&["explain", "events.jsonl", "--policy", "local"]).success();
     in_dir(&["receivers", "--policy", "local", "--format", "json"]).success();
     let out = in_dir(&["run", "--policy", "local", "--events", "events.jsonl", "--db", "state.db"]).success();
-    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains(r#""class":"soft""#));
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains(r#""rule":"gmail.disabled""#));
 }
 
 #[test]

@@ -13,6 +13,9 @@ struct Case {
     code: Option<u16>,
     status: Option<String>,
     text: String,
+    /// The event's `action` (a DSN's `failed`, `delayed`, …).
+    #[serde(default)]
+    action: Option<String>,
     expect: Expect,
 }
 
@@ -45,6 +48,7 @@ fn normalisation_table() {
             mx: None,
             phase: None,
             domain: "example.com",
+            action: case.action.as_deref(),
         };
         let r = normalize(&raw);
         let e = &case.expect;
@@ -76,6 +80,7 @@ fn every_corpus_answer_snapshot() {
             mx: v["mx"].as_str(),
             phase: None,
             domain: v["recipient"].as_str().and_then(|r| r.rsplit_once('@')).map_or("", |x| x.1),
+            action: None,
         };
         let r = normalize(&raw);
         out.push_str(&format!(
@@ -145,7 +150,8 @@ mod paths_agree {
                                       code in prop::option::of(prop::sample::select(&[421u16, 450, 550, 554][..])),
                                       status in prop::option::of(prop::sample::select(&["5.1.1", "4.7.0", "30"][..]))) {
             let text = parts.concat();
-            let raw = Raw { code, status, text: &text, mx: Some("MX.Example.org."), phase: None, domain: "Example.ORG" };
+            let action = Some("failed");
+            let raw = Raw { code, status, text: &text, mx: Some("MX.Example.org."), phase: None, domain: "Example.ORG", action };
             prop_assert_eq!(normalize(&raw), normalize_full(&raw));
         }
     }
@@ -162,6 +168,7 @@ mod paths_agree {
                 mx: v["mx"].as_str(),
                 phase: None,
                 domain: "example.com",
+                action: None,
             };
             assert_eq!(normalize(&raw), normalize_full(&raw), "{}", v["id"]);
         }

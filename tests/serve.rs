@@ -99,6 +99,7 @@ pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
 }
 
+const GMAIL_DISABLED: &str = r#"{"id":"s-3","recipient":"dora@gmail.com","code":550,"status":"5.2.1","text":"The email account that you tried to reach is disabled.","mx":"gmail-smtp-in.l.google.com"}"#;
 const GMAIL_UNKNOWN: &str = r#"{"id":"s-1","recipient":"alice@gmail.com","code":550,"status":"5.1.1","text":"The email account that you tried to reach does not exist.","mx":"gmail-smtp-in.l.google.com"}"#;
 
 #[test]
@@ -112,7 +113,7 @@ fn classify_events_contacts_policy_metrics() {
     let v = json(&body);
     assert_eq!(
         (v["class"].as_str(), v["reason"].as_str(), v["rule"].as_str()),
-        (Some("hard"), Some("user_unknown"), Some("gmail.user_unknown"))
+        (Some("hard"), Some("user_unknown"), Some("phrases.user_unknown"))
     );
 
     let two = format!(
@@ -197,8 +198,10 @@ fn a_bad_edit_is_visible_while_the_old_policy_serves_and_a_fix_is_picked_up() {
     assert_eq!(status, 200);
     assert_eq!(json(&body)["version"], before.as_str());
 
-    // The fix, with a visible change: the Gmail unknown user becomes a soft strike.
-    std::fs::write(&gmail, good.replacen("then hard user_unknown", "then soft user_unknown", 1)).unwrap();
+    // The fix, with a visible change: a disabled Gmail account becomes a soft strike.
+    assert_eq!(json(&post(&format!("{}/v1/classify", s.base), GMAIL_DISABLED).1)["class"], "hard");
+    assert!(good.contains("then hard suspend"), "the Gmail rule for disabled accounts changed; update the test");
+    std::fs::write(&gmail, good.replacen("then hard suspend", "then soft suspend", 1)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         policy = json(&get(&format!("{}/v1/policy", s.base)).1);
@@ -209,7 +212,7 @@ fn a_bad_edit_is_visible_while_the_old_policy_serves_and_a_fix_is_picked_up() {
     }
     assert_ne!(policy["version"], before.as_str(), "the fix is serving");
     assert!(policy["last_error"].is_null());
-    let v = json(&post(&format!("{}/v1/classify", s.base), GMAIL_UNKNOWN).1);
+    let v = json(&post(&format!("{}/v1/classify", s.base), GMAIL_DISABLED).1);
     assert_eq!(v["class"], "soft");
     assert_eq!(v["version"], policy["version"]);
     let (status, body) = post(&format!("{}/v1/policy/reload", s.base), "");
@@ -266,7 +269,7 @@ fn classify_takes_an_object_an_array_or_json_lines() {
     let (status, body) =
         post(&format!("{}/v1/classify", s.base), &serde_json::to_string_pretty(&json(GMAIL_UNKNOWN)).unwrap());
     assert_eq!(status, 200, "{body}");
-    assert_eq!(json(&body)["rule"], "gmail.user_unknown");
+    assert_eq!(json(&body)["rule"], "phrases.user_unknown");
     // An array gets an array, in order.
     let array = format!(
         "[{GMAIL_UNKNOWN},\n {{\"id\":\"s-2\",\"recipient\":\"bob@yahoo.com\",\"code\":421,\"text\":\"[TSS04] Messages from 192.0.2.25 temporarily deferred\"}}]"

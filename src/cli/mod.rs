@@ -11,6 +11,7 @@ mod fmt;
 mod ingest;
 mod init;
 pub mod input;
+mod measure;
 mod policy;
 mod receivers;
 pub mod run;
@@ -90,6 +91,8 @@ pub enum Command {
     Serve(serve::Args),
     /// Create a policy repository that extends the shipped policy (a rule, a scenario, cases, CI).
     Init(init::Args),
+    /// How well the policy agrees with labelled corpora, visible and cross-validated by source.
+    Measure(measure::Args),
     /// The shipped policy: `policy export [DIR]` writes its files out.
     Policy(policy::Args),
 }
@@ -119,6 +122,7 @@ pub fn run(cli: Cli) -> std::io::Result<Exit> {
         Command::Receivers(args) => receivers::run(cli.policy, args),
         Command::Serve(args) => serve::run(cli.policy, args),
         Command::Init(args) => init::run(args),
+        Command::Measure(args) => measure::run(cli.policy, args),
         Command::Policy(args) => policy::run(args),
     }
 }

@@ -81,6 +81,7 @@ fn rule_examples(unit: &mut Unit, r: &ast::RuleDecl, receiver: Option<&str>) {
             recipient,
             mx,
             phase: None,
+            action: None,
             code: None,
             status: None,
             expect,
@@ -101,6 +102,7 @@ fn example_block(unit: &mut Unit, e: &ast::ExampleDecl, receiver: Option<&str>) 
         recipient,
         mx,
         phase: None,
+        action: None,
         code: None,
         status: None,
         expect: Expect::default(),
@@ -112,6 +114,7 @@ fn example_block(unit: &mut Unit, e: &ast::ExampleDecl, receiver: Option<&str>) 
             ExampleField::Recipient(w) => ex.recipient = w.node.clone(),
             ExampleField::Mx(w) => ex.mx = Some(w.node.clone()),
             ExampleField::Phase(w) => ex.phase = Some(w.node.clone()),
+            ExampleField::Action(w) => ex.action = Some(w.node.clone()),
             ExampleField::Code(w) => match parse_code(&w.node) {
                 Ok(_) if w.node.len() == 3 && w.node.bytes().all(|b| b.is_ascii_digit()) => {
                     ex.code = w.node.parse().ok()

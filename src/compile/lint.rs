@@ -45,6 +45,12 @@ pub(super) fn lint(unit: &mut Unit) {
 type Lit<'a> = (bool, &'a Atom);
 type Conj<'a> = Vec<Lit<'a>>;
 
+/// The condition in disjunctive normal form: each term a list of
+/// (negated, test); `None` when too large.
+pub(super) fn dnf_of(c: &Cond) -> Option<Vec<Conj<'_>>> {
+    dnf(c, false)
+}
+
 /// The condition in disjunctive normal form, or `None` when too large.
 fn dnf(c: &Cond, negated: bool) -> Option<Vec<Conj<'_>>> {
     match (c, negated) {
@@ -145,6 +151,7 @@ fn kinds(conj: &[Lit]) -> u32 {
             AtomTest::Flag(_) => 7,
             AtomTest::Script(_) => 8,
             AtomTest::Call(..) => 9,
+            AtomTest::Phrase(_) => 10,
         };
         m | 1 << (k + if *neg { 16 } else { 0 })
     })

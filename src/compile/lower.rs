@@ -57,8 +57,9 @@ fn declare(unit: &mut Unit, decl: &ast::ReasonDecl) {
         scope: Scope::Unknown,
         description: String::new(),
         standard: false,
+        subjects: crate::model::ALL_SUBJECTS,
     };
-    let (mut class, mut scope, mut on, mut desc) = (None, None, None, None);
+    let (mut class, mut scope, mut on, mut desc, mut subj) = (None, None, None, None, None);
     for field in &decl.fields {
         let (slot, label): (&mut Option<Span>, &str) = match field {
             ReasonField::Class(w) => {
@@ -83,6 +84,10 @@ fn declare(unit: &mut Unit, decl: &ast::ReasonDecl) {
             ReasonField::Description(w) => {
                 info.description = w.node.clone();
                 (&mut desc, "description")
+            }
+            ReasonField::Subjects(words, _) => {
+                info.subjects = super::phrases::subjects_of(unit, words);
+                (&mut subj, "subjects")
             }
         };
         if let Some(first) = *slot {
@@ -158,7 +163,9 @@ pub(super) fn lower(unit: &mut Unit) {
                 | Item::ReplaceRule(_)
                 | Item::DisableRule { .. }
                 | Item::ExtendReceiver(_)
-                | Item::ReplaceLifecycle(_) => {}
+                | Item::ReplaceLifecycle(_)
+                | Item::Phrases(_)
+                | Item::Stoplist(_) => {}
                 Item::Statuses(t) => {
                     for e in &t.entries {
                         if let Some(entry) = status_entry(unit, e) {
@@ -419,7 +426,18 @@ fn rule(
         outcome: outcome?,
         location: location(unit, r.span),
         provenance,
+        names_status: names_status(&r.when),
+        fallback: r.fallback,
     })
+}
+
+/// Whether a condition tests the outer status anywhere.
+fn names_status(e: &Expr) -> bool {
+    match e {
+        Expr::Test(t) => matches!(t.node, Test::Status { inner: false, .. }),
+        Expr::And(v) | Expr::Or(v) => v.iter().any(names_status),
+        Expr::Not(x) => names_status(x),
+    }
 }
 
 fn provenance(unit: &mut Unit, items: &[ast::Provenance]) -> Provenance {
@@ -577,6 +595,7 @@ fn atom(unit: &mut Unit, t: &Test) -> Option<AtomTest> {
                 return None;
             }
         },
+        Test::Phrase(w) => AtomTest::Phrase(super::phrases::target(unit, w)?),
         Test::Flag(w) => match Flag::parse(&w.node) {
             Some(f) => AtomTest::Flag(f),
             None => {
@@ -588,7 +607,7 @@ fn atom(unit: &mut Unit, t: &Test) -> Option<AtomTest> {
     })
 }
 
-fn too_long(unit: &mut Unit, w: &Word) -> bool {
+pub(super) fn too_long(unit: &mut Unit, w: &Word) -> bool {
     let long = w.node.len() > MAX_PATTERN_BYTES;
     if long {
         unit.diags.push(Diagnostic::error(

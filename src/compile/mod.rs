@@ -4,19 +4,22 @@
 //! earlier stages found, and the diagnostics so far:
 //!
 //! 1. `parse` — each file to its AST ([`crate::syntax`]);
-//! 1. `layers` — the layers of a layered policy merged into one list of
+//! 2. `layers` — the layers of a layered policy merged into one list of
 //!    items, later layers first, with `replace`, `disable` and `extend`
 //!    applied ([`layers`]);
-//! 2. `declare reasons` — the standard vocabulary plus the policy's own;
-//! 3. `lower` — tables, rules and receivers: names resolved, outcomes
+//! 3. `declare reasons` — the standard vocabulary plus the policy's own;
+//! 4. `lower` — tables, rules and receivers: names resolved, outcomes
 //!    checked (no striking verdict may blame the sender), codes, statuses,
 //!    hosts and dates validated, regexes and templates compiled;
-//! 4. `lifecycle` — the contact lifecycle lowered and checked (states
+//! 5. `phrases` — phrase tables and the stop-list, and the checks that keep
+//!    wording general (no stop-list word decides alone, every phrase cites
+//!    a source, no global rule crosses a status subject) ([`phrases`]);
+//! 6. `lifecycle` — the contact lifecycle lowered and checked (states
 //!    reachable, triggers, guards, thresholds);
-//! 5. `examples` — examples and scenarios checked and lowered for `rebound test`;
-//! 6. `lint` — shadowed rules and table entries, overlapping receivers,
+//! 7. `examples` — examples and scenarios checked and lowered for `rebound test`;
+//! 8. `lint` — shadowed rules and table entries, overlapping receivers,
 //!    unused reasons (warnings);
-//! 7. `assemble` — the policy and its version, only when no stage erred.
+//! 9. `assemble` — the policy and its version, only when no stage erred.
 //!
 //! Compilation stops early once [`MAX_ERRORS`] errors are found, and
 //! diagnostics come back sorted by location. Nothing here prints.
@@ -27,6 +30,7 @@ mod lifecycle;
 mod lint;
 mod lower;
 pub mod patterns;
+pub mod phrases;
 
 pub use lint::{MAX_DNF_TERMS, MAX_SHADOW_CHECKS};
 pub use lower::{MAX_PATTERN_BYTES, MAX_REGEX_BYTES};
@@ -102,6 +106,10 @@ pub(crate) struct Unit {
     pub runtime: Option<Arc<crate::script::Runtime>>,
     /// What each layer changes.
     pub layers: Vec<layers::LayerSummary>,
+    /// The phrase tables' entries.
+    pub phrases: Vec<crate::policy::Phrase>,
+    /// The stop-list, folded and sorted.
+    pub stoplist: Vec<String>,
 }
 
 impl Unit {
@@ -118,6 +126,7 @@ const STAGES: &[(&str, Stage)] = &[
     ("layers", layers::layers),
     ("declare reasons", lower::declare_reasons),
     ("lower", lower::lower),
+    ("phrases", phrases::phrases),
     ("lifecycle", lifecycle::lifecycle),
     ("examples", examples::examples),
     ("lint", lint::lint),
@@ -153,6 +162,8 @@ pub fn compile_with(sources: Sources, load: Vec<Diagnostic>, host: &crate::scrip
         host: host.clone(),
         runtime: None,
         layers: Vec::new(),
+        phrases: Vec::new(),
+        stoplist: Vec::new(),
     };
     for (_name, stage) in STAGES {
         stage(&mut unit);
@@ -194,8 +205,16 @@ fn assemble(mut unit: Unit) -> Policy {
     if let Some(lc) = unit.lifecycle.as_mut() {
         lc.runtime = unit.runtime.clone();
     }
-    let index = crate::eval::index::Index::build(&mut unit.receivers, &mut unit.global, &unit.statuses, &unit.replies);
+    let index = crate::eval::index::Index::build(
+        &mut unit.receivers,
+        &mut unit.global,
+        &mut unit.phrases,
+        &unit.statuses,
+        &unit.replies,
+    );
+    let has_fallback_rules = unit.global.iter().chain(unit.receivers.iter().flat_map(|r| &r.rules)).any(|r| r.fallback);
     Policy {
+        has_fallback_rules,
         version: version_of(&unit.sources),
         sources: unit.sources,
         reasons: unit.reasons,
@@ -209,6 +228,8 @@ fn assemble(mut unit: Unit) -> Policy {
         examples: unit.examples,
         scenarios: unit.scenarios,
         runtime: unit.runtime,
+        phrases: unit.phrases,
+        stoplist: unit.stoplist,
     }
 }
 

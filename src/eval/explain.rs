@@ -164,28 +164,70 @@ impl Policy {
         };
         let receiver = chosen.map(|(i, _)| i);
         let found = self.literals_in(&response.folded);
-        let cx = super::EvalCtx::new(self, &response, &found, Some(event), receiver);
-        for level in receiver.into_iter().chain(std::iter::once(self.receivers.len())) {
-            for (i, rule) in self.level_rules(level).iter().enumerate() {
-                let (ok, mut why) = explain(&rule.cond, &cx);
-                let verdict = if ok { self.rule_verdict(rule, &cx, Decider::Rule(level, i)) } else { None };
-                let notes = cx.take_notes();
-                if !notes.is_empty() {
-                    why = format!("{why} ({})", notes.join("; "));
-                }
-                trace.tried.push(Tried {
-                    rule: rule.id.clone(),
-                    source: rule.location.label.clone(),
-                    matched: verdict.is_some(),
-                    why,
-                });
-                if let Some(v) = verdict {
-                    trace.provenance = Some((&rule.provenance).into());
-                    return (v, trace);
+        let mut phrases = Vec::new();
+        self.index.phrases_in(&self.phrases, &response.folded, &found, &mut phrases);
+        let cx = super::EvalCtx::new(self, &response, &found, &phrases, Some(event), receiver);
+        // The rules, then (after the phrases) the `fallback` rules.
+        let try_rules = |fallback: bool, trace: &mut Trace| {
+            for level in receiver.into_iter().chain(std::iter::once(self.receivers.len())) {
+                for (i, rule) in self.level_rules(level).iter().enumerate() {
+                    if rule.fallback != fallback {
+                        continue;
+                    }
+                    let (ok, mut why) = explain(&rule.cond, &cx);
+                    let verdict = if ok { self.rule_verdict(rule, &cx, Decider::Rule(level, i)) } else { None };
+                    let notes = cx.take_notes();
+                    if !notes.is_empty() {
+                        why = format!("{why} ({})", notes.join("; "));
+                    }
+                    if fallback {
+                        why = format!("{why} (a fallback rule: tried after the phrases)");
+                    }
+                    trace.tried.push(Tried {
+                        rule: rule.id.clone(),
+                        source: rule.location.label.clone(),
+                        matched: verdict.is_some(),
+                        why,
+                    });
+                    if let Some(v) = verdict {
+                        trace.provenance = Some((&rule.provenance).into());
+                        return Some(v);
+                    }
                 }
             }
+            None
+        };
+        if let Some(v) = try_rules(false, &mut trace) {
+            return (v, trace);
         }
-        let v = self.fallback(&response, receiver);
+        if let Some(i) = self.best_phrase(&response, &phrases)
+            && let Some(p) = self.phrases.get(i)
+            && let crate::policy::PhraseTarget::Reason(reason) = p.target
+        {
+            let o = crate::policy::Outcome { class: None, reason, scope: None };
+            let v = self.verdict(
+                o,
+                &response,
+                receiver,
+                Some(&p.id),
+                Some(&p.location.label),
+                Decider::Phrase(i),
+                cx.signals,
+            );
+            trace.fallback = Some(format!(
+                "no rule matched; the phrase {} of `phrases {}` ({}) is in the text{}",
+                p.text,
+                v.reason,
+                p.location.label,
+                self.other_phrases(&response, &phrases, i)
+            ));
+            trace.provenance = Some((&p.provenance).into());
+            return (v, trace);
+        }
+        if let Some(v) = try_rules(true, &mut trace) {
+            return (v, trace);
+        }
+        let v = self.fallback(&response, receiver, cx.signals);
         trace.fallback = Some(match v.decider {
             Decider::StatusTable(i) => {
                 let e = self.statuses.get(i);
@@ -212,6 +254,112 @@ impl Policy {
             _ => "no rule, status entry or reply entry matched: soft undefined".to_string(),
         });
         (v, trace)
+    }
+}
+
+impl Policy {
+    /// Classifies as [`Policy::classify`] would if the rules, phrases and
+    /// table entries whose `file:line` `masked` says were not there — how
+    /// cross-validation asks what the policy would decide without the
+    /// knowledge one source gave it (`crate::measure`). Tries every rule in
+    /// order, like [`Policy::classify_traced`].
+    pub fn classify_masked(&self, event: &Event, masked: &dyn Fn(&str) -> bool) -> Verdict<'_> {
+        if event.kind != EventType::Bounce {
+            return self.not_a_bounce(event.kind);
+        }
+        let response = normalize(&raw_of(event));
+        let receiver = self.choose_receiver(&response).map(|(i, _)| i);
+        let found = self.literals_in(&response.folded);
+        let mut phrases = Vec::new();
+        self.index.phrases_in(&self.phrases, &response.folded, &found, &mut phrases);
+        phrases.retain(|&i| !masked(&self.decider_key(Decider::Phrase(i as usize)).unwrap_or_default()));
+        let cx = super::EvalCtx::new(self, &response, &found, &phrases, Some(event), receiver);
+        let try_rules = |fallback: bool| {
+            for level in receiver.into_iter().chain(std::iter::once(self.receivers.len())) {
+                for (i, rule) in self.level_rules(level).iter().enumerate() {
+                    if rule.fallback != fallback || masked(&rule.id) || !eval(&rule.cond, &cx) {
+                        continue;
+                    }
+                    if let Some(v) = self.rule_verdict(rule, &cx, Decider::Rule(level, i)) {
+                        return Some(v);
+                    }
+                }
+            }
+            None
+        };
+        if let Some(v) = try_rules(false) {
+            return v;
+        }
+        if let Some(i) = self.best_phrase(&response, &phrases)
+            && let Some(p) = self.phrases.get(i)
+            && let crate::policy::PhraseTarget::Reason(reason) = p.target
+        {
+            let o = crate::policy::Outcome { class: None, reason, scope: None };
+            return self.verdict(
+                o,
+                &response,
+                receiver,
+                Some(&p.id),
+                Some(&p.location.label),
+                Decider::Phrase(i),
+                cx.signals,
+            );
+        }
+        if let Some(v) = try_rules(true) {
+            return v;
+        }
+        if let Some(s) = response.status
+            && let Some((i, e)) = self
+                .statuses
+                .iter()
+                .enumerate()
+                .find(|(_, e)| !masked(&e.location.label) && e.key.iter().any(|p| p.matches(s)))
+        {
+            let d = Decider::StatusTable(i);
+            return self.verdict(e.outcome, &response, receiver, None, Some(&e.location.label), d, cx.signals);
+        }
+        if let Some(c) = response.code
+            && let Some((i, e)) =
+                self.replies.iter().enumerate().find(|(_, e)| !masked(&e.location.label) && e.key.contains(c))
+        {
+            let d = Decider::ReplyTable(i);
+            return self.verdict(e.outcome, &response, receiver, None, Some(&e.location.label), d, cx.signals);
+        }
+        self.fallback(&Response { status: None, code: None, ..response.clone() }, receiver, cx.signals)
+    }
+
+    /// What names a decider for measurement: a rule's id, a phrase's place
+    /// and words (`policies/phrases/user_unknown.rebound:14 "no such user"`),
+    /// a table entry's place.
+    pub fn decider_key(&self, d: Decider) -> Option<String> {
+        match d {
+            Decider::Rule(level, i) => self.level_rules(level).get(i).map(|r| r.id.clone()),
+            Decider::Phrase(i) => self.phrases.get(i).map(|p| format!("{} {}", p.location.label, p.text)),
+            Decider::StatusTable(i) => self.statuses.get(i).map(|e| e.location.label.clone()),
+            Decider::ReplyTable(i) => self.replies.get(i).map(|e| e.location.label.clone()),
+            Decider::Default | Decider::NotABounce => None,
+        }
+    }
+
+    /// The other phrases found, and why the chosen one won (for explain).
+    fn other_phrases(&self, r: &Response, found: &[u32], chosen: usize) -> String {
+        let mut others = Vec::new();
+        for &i in found {
+            let Some(p) = self.phrases.get(i as usize) else { continue };
+            if i as usize == chosen {
+                continue;
+            }
+            let why = match p.target {
+                crate::policy::PhraseTarget::Reason(reason) if self.crosses_subject(reason, r) => {
+                    "crosses the status's subject".to_string()
+                }
+                crate::policy::PhraseTarget::Reason(_) => "less specific".to_string(),
+                crate::policy::PhraseTarget::Permanent => "says the refusal is permanent".to_string(),
+                crate::policy::PhraseTarget::Temporary => "says the refusal is temporary".to_string(),
+            };
+            others.push(format!("{} of `{}` ({why})", p.text, p.id));
+        }
+        if others.is_empty() { String::new() } else { format!("; also found: {}", others.join(", ")) }
     }
 }
 
@@ -275,6 +423,7 @@ fn why_not(a: &Atom, r: &Response) -> String {
         AtomTest::Domain(_) => format!("the domain is {}", r.domain),
         AtomTest::Script(_) => "the script did not return true".into(),
         AtomTest::Call(name, _) => format!("the host predicate `{name}` returned false"),
+        AtomTest::Phrase(_) => "the text holds no phrase of that table".into(),
         AtomTest::Flag(_) => {
             let flags: Vec<String> = r.flags.list().iter().map(|f| f.to_string()).collect();
             format!("the flags are {}", if flags.is_empty() { "none".into() } else { flags.join(", ") })

@@ -32,6 +32,8 @@ pub enum Decider {
     StatusTable(usize),
     /// An entry of the reply table.
     ReplyTable(usize),
+    /// A phrase of a phrase table (its index in the policy's phrases).
+    Phrase(usize),
     /// Nothing matched: `soft undefined`.
     Default,
     /// The event is not a bounce.
@@ -112,6 +114,19 @@ impl<'a> VerdictJson<'a> {
 struct Scratch {
     found: Vec<u32>,
     candidates: Vec<u32>,
+    phrases: Vec<u32>,
+}
+
+/// What the words of permanence say about a response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Signals {
+    /// A phrase of `phrases permanent` is in the text.
+    pub permanent: bool,
+    /// A phrase of `phrases temporary` is in the text.
+    pub temporary: bool,
+    /// The report is final but the answer temporary (flag
+    /// `final_temporary`): the sending MTA gave up retrying.
+    pub gave_up: bool,
 }
 
 thread_local! {
@@ -127,6 +142,7 @@ pub fn raw_of<'a>(event: &'a Event<'a>) -> Raw<'a> {
         mx: event.mx.as_deref(),
         phase: event.phase(),
         domain: event.domain(),
+        action: event.action.as_deref(),
     }
 }
 
@@ -167,22 +183,81 @@ impl Policy {
             };
             self.index.find_literals(&r.folded, &mut scratch.found);
             let levels = receiver.into_iter().chain(std::iter::once(self.receivers.len()));
-            let Scratch { found, candidates } = scratch;
-            let cx = EvalCtx::new(self, r, found, event, receiver);
+            let Scratch { found, candidates, phrases } = scratch;
+            self.index.phrases_in(&self.phrases, &r.folded, found, phrases);
+            let cx = EvalCtx::new(self, r, found, phrases, event, receiver);
             for level in levels {
                 self.index.candidates(level, r.code, r.status, found, candidates);
                 let rules = self.level_rules(level);
                 for &i in candidates.iter() {
                     let Some(rule) = rules.get(i as usize) else { continue };
-                    if eval(&rule.cond, &cx)
+                    if !rule.fallback
+                        && eval(&rule.cond, &cx)
                         && let Some(v) = self.rule_verdict(rule, &cx, Decider::Rule(level, i as usize))
                     {
                         return v;
                     }
                 }
             }
-            self.fallback(r, receiver)
+            if let Some(v) = self.phrase_verdict(&cx) {
+                return v;
+            }
+            if self.has_fallback_rules {
+                let levels = receiver.into_iter().chain(std::iter::once(self.receivers.len()));
+                for level in levels {
+                    self.index.candidates(level, r.code, r.status, found, candidates);
+                    let rules = self.level_rules(level);
+                    for &i in candidates.iter() {
+                        let Some(rule) = rules.get(i as usize) else { continue };
+                        if rule.fallback
+                            && eval(&rule.cond, &cx)
+                            && let Some(v) = self.rule_verdict(rule, &cx, Decider::Rule(level, i as usize))
+                        {
+                            return v;
+                        }
+                    }
+                }
+            }
+            self.fallback(r, receiver, cx.signals)
         })
+    }
+
+    /// The best phrase of a reason in the text, among those whose reason
+    /// the status's subject allows: the most specific (the most characters
+    /// to find), then the first in policy order.
+    pub(crate) fn best_phrase(&self, r: &Response, phrases: &[u32]) -> Option<usize> {
+        use crate::policy::PhraseTarget;
+        let found = || phrases.iter().filter_map(|&i| self.phrases.get(i as usize).map(|p| (i as usize, p)));
+        // A table whose `except` words are in the text does not count.
+        let vetoed: Vec<PhraseTarget> = found().filter(|(_, p)| p.veto).map(|(_, p)| p.target).collect();
+        let mut best: Option<(usize, (bool, usize))> = None;
+        for (i, p) in found() {
+            let PhraseTarget::Reason(reason) = p.target else { continue };
+            if p.veto || vetoed.contains(&p.target) || self.crosses_subject(reason, r) {
+                continue;
+            }
+            // Not weak before weak, then the most characters.
+            let rank = (!p.weak, p.weight());
+            if best.is_none_or(|(_, b)| rank > b) {
+                best = Some((i, rank));
+            }
+        }
+        best.map(|(i, _)| i)
+    }
+
+    fn phrase_verdict(&self, cx: &EvalCtx) -> Option<Verdict<'_>> {
+        let i = self.best_phrase(cx.r, cx.phrases)?;
+        let p = self.phrases.get(i)?;
+        let crate::policy::PhraseTarget::Reason(reason) = p.target else { return None };
+        let o = Outcome { class: None, reason, scope: None };
+        Some(self.verdict(o, cx.r, cx.receiver, Some(&p.id), Some(&p.location.label), Decider::Phrase(i), cx.signals))
+    }
+
+    /// Whether a reason chosen by words would cross the subject a specific
+    /// status fixes (`5.2.1` is about the mailbox: not `user_unknown`).
+    pub(crate) fn crosses_subject(&self, reason: crate::policy::ReasonId, r: &Response) -> bool {
+        let Some(subject) = fixed_subject(r) else { return false };
+        self.reasons.get(reason).is_some_and(|info| info.subjects & (1 << subject) == 0)
     }
 
     pub(crate) fn level_rules(&self, level: usize) -> &[CompiledRule] {
@@ -193,28 +268,34 @@ impl Policy {
     }
 
     /// The tables, then `soft undefined`.
-    pub(crate) fn fallback(&self, r: &Response, receiver: Option<usize>) -> Verdict<'_> {
+    pub(crate) fn fallback(&self, r: &Response, receiver: Option<usize>, sig: Signals) -> Verdict<'_> {
         if let Some(s) = r.status
             && let Some(e) =
                 self.index.status_entry(s, &self.statuses).and_then(|i| self.statuses.get(i).map(|e| (i, e)))
         {
-            return self.verdict(e.1.outcome, r, receiver, None, Some(&e.1.location.label), Decider::StatusTable(e.0));
+            let d = Decider::StatusTable(e.0);
+            return self.verdict(e.1.outcome, r, receiver, None, Some(&e.1.location.label), d, sig);
         }
         if let Some(c) = r.code
             && let Some(e) = self.index.reply_entry(c).and_then(|i| self.replies.get(i).map(|e| (i, e)))
         {
-            return self.verdict(e.1.outcome, r, receiver, None, Some(&e.1.location.label), Decider::ReplyTable(e.0));
+            let d = Decider::ReplyTable(e.0);
+            return self.verdict(e.1.outcome, r, receiver, None, Some(&e.1.location.label), d, sig);
         }
         let reason = self.reason_ids.get("undefined").copied().unwrap_or(0);
         let outcome = Outcome { class: Some(Class::Soft), reason, scope: Some(Scope::Unknown) };
-        self.verdict(outcome, r, receiver, None, None, Decider::Default)
+        self.verdict(outcome, r, receiver, None, None, Decider::Default, sig)
     }
 
     /// The verdict of a rule whose condition holds: its outcome, or what its
     /// outcome script returns (`None` when the script declines or fails).
     pub(crate) fn rule_verdict<'p>(&'p self, rule: &'p CompiledRule, cx: &EvalCtx, d: Decider) -> Option<Verdict<'p>> {
         let Some(script) = &rule.then_script else {
-            return Some(self.verdict_of_rule(rule, cx.r, cx.receiver, d));
+            if gated(rule) && self.crosses_subject(rule.outcome.reason, cx.r) {
+                cx.note(self.crossing_note(rule.outcome.reason, cx.r));
+                return None;
+            }
+            return Some(self.verdict_of_rule(rule, cx.r, cx.receiver, d, cx.signals));
         };
         let rt = self.runtime.as_deref()?;
         let text = match rt.eval_outcome(script, &cx.script_context()) {
@@ -229,7 +310,13 @@ impl Policy {
             }
         };
         match self.outcome_from_text(&text) {
-            Ok(o) => Some(self.verdict(o, cx.r, cx.receiver, Some(&rule.id), Some(&rule.location.label), d)),
+            Ok(o) if gated(rule) && self.crosses_subject(o.reason, cx.r) => {
+                cx.note(self.crossing_note(o.reason, cx.r));
+                None
+            }
+            Ok(o) => {
+                Some(self.verdict(o, cx.r, cx.receiver, Some(&rule.id), Some(&rule.location.label), d, cx.signals))
+            }
             Err(e) => {
                 rt.count_error();
                 cx.note(format!("the outcome script returned `{text}`: {e}"));
@@ -238,16 +325,30 @@ impl Policy {
         }
     }
 
+    /// Why a rule whose condition holds does not decide: its reason
+    /// crosses the subject of the status (for explain).
+    pub(crate) fn crossing_note(&self, reason: crate::policy::ReasonId, r: &Response) -> String {
+        let name = self.reasons.get(reason).map_or("?", |i| i.name.as_str());
+        let subject = r.status.map_or(0, |s| s.subject);
+        format!(
+            "but `{name}` is not a reason of subject x.{subject} ({}), which the status {} fixes, and the rule names no status",
+            subject_name(subject),
+            r.status.map(|s| s.to_string()).unwrap_or_default()
+        )
+    }
+
     fn verdict_of_rule<'p>(
         &'p self,
         rule: &'p CompiledRule,
         r: &Response,
         receiver: Option<usize>,
         d: Decider,
+        sig: Signals,
     ) -> Verdict<'p> {
-        self.verdict(rule.outcome, r, receiver, Some(&rule.id), Some(&rule.location.label), d)
+        self.verdict(rule.outcome, r, receiver, Some(&rule.id), Some(&rule.location.label), d, sig)
     }
 
+    #[expect(clippy::too_many_arguments, reason = "one constructor for every kind of decider")]
     fn verdict<'p>(
         &'p self,
         o: Outcome,
@@ -256,15 +357,11 @@ impl Policy {
         rule: Option<&'p str>,
         source: Option<&'p str>,
         decider: Decider,
+        sig: Signals,
     ) -> Verdict<'p> {
         let info = self.reasons.get(o.reason);
-        let temporary = r.reply_class() == Some(4);
-        let default_class = info.map_or(Class::Soft, |i| match (temporary, i.class_on_4xx) {
-            (true, Some(c)) => c,
-            _ => i.class,
-        });
         Verdict {
-            class: o.class.unwrap_or(default_class),
+            class: class_of(o.class, info, r.reply_class(), sig),
             reason: info.map_or("undefined", |i| i.name.as_str()),
             scope: o.scope.unwrap_or(info.map_or(Scope::Unknown, |i| i.scope)),
             receiver: receiver.and_then(|i| self.receivers.get(i)).map(|rec| rec.name.as_str()),
@@ -277,7 +374,7 @@ impl Policy {
         }
     }
 
-    fn not_a_bounce(&self, kind: EventType) -> Verdict<'_> {
+    pub(crate) fn not_a_bounce(&self, kind: EventType) -> Verdict<'_> {
         let reason = match kind {
             EventType::Delivered => "delivered",
             EventType::Complaint => "feedback",
@@ -311,12 +408,92 @@ impl Policy {
     }
 }
 
+/// Whether a rule may not cross a status's subject: a global rule that
+/// names no status. A receiver's rules speak for that receiver's own use of
+/// codes, and a rule that names a status says what it means under it.
+fn gated(rule: &CompiledRule) -> bool {
+    rule.receiver.is_none() && !rule.names_status
+}
+
+/// The class of a verdict, computed (docs/knowledge.md): the outcome's
+/// class when the rule states one, else the reason's (its `on 4xx` class on
+/// a 4xx); then the reply class has the last word — a 4xx is never `hard`
+/// (the receiver will try again: a strike, not an error), and a `block` the
+/// reason implies is `defer` on a 4xx unless the receiver says the refusal
+/// is permanent. On a 5xx, words that say the condition is temporary (and
+/// none that say it is permanent) turn an implied `block` into `defer` and
+/// an implied `hard` into `soft`. When the sending MTA gave up retrying a
+/// temporary failure (a final report of a 4xx), a `defer` of a reason on
+/// the recipient's side (not the sender's, nor the message's) is `soft`:
+/// the message will not arrive, and the recipient's side kept it out.
+pub fn class_of(
+    stated: Option<Class>,
+    info: Option<&crate::model::ReasonInfo>,
+    reply: Option<u8>,
+    sig: Signals,
+) -> Class {
+    let temporary = reply == Some(4);
+    let implied = info.map_or(Class::Soft, |i| match (temporary, i.class_on_4xx) {
+        (true, Some(c)) => c,
+        _ => i.class,
+    });
+    let class = stated.unwrap_or(implied);
+    let says_temporary = sig.temporary && !sig.permanent;
+    let recipient_side = info
+        .is_none_or(|i| matches!(i.scope, Scope::Recipient | Scope::RecipientDomain | Scope::Network | Scope::Unknown));
+    let class = match (temporary, class) {
+        (true, Class::Hard) => Class::Soft,
+        (true, Class::Block) if stated.is_none() && !sig.permanent => Class::Defer,
+        // A 5xx whose words say the condition may pass.
+        (false, Class::Block) if stated.is_none() && says_temporary => Class::Defer,
+        (false, Class::Hard) if stated.is_none() && says_temporary => Class::Soft,
+        _ => class,
+    };
+    if sig.gave_up && class == Class::Defer && recipient_side { Class::Soft } else { class }
+}
+
+/// The subject a response's status fixes, if it fixes one: a status whose
+/// subject is 1 to 7 and whose detail is not 0 (`x.y.0` is "other or
+/// undefined" status of that subject: it names none), unless the reply code
+/// says otherwise — RFC 5321 gives 551 and 553 to the address and 552 to
+/// storage, so a `552 5.1.1 … over quota` is not about the address.
+pub fn fixed_subject(r: &Response) -> Option<u16> {
+    let s = r.status?;
+    if !(1..8).contains(&s.subject) || s.detail == 0 {
+        return None;
+    }
+    let agrees = match r.code {
+        Some(551 | 553) => s.subject == 1,
+        Some(552) => matches!(s.subject, 2 | 3),
+        _ => true,
+    };
+    agrees.then_some(s.subject)
+}
+
+/// The RFC 3463 name of a status subject.
+pub fn subject_name(subject: u16) -> &'static str {
+    match subject {
+        1 => "addressing",
+        2 => "mailbox",
+        3 => "mail system",
+        4 => "network and routing",
+        5 => "mail delivery protocol",
+        6 => "message content",
+        7 => "security or policy",
+        _ => "other",
+    }
+}
+
 /// What conditions are evaluated against: the response, the literals found
 /// in it, and — built only when a script or a host predicate asks — the
 /// script context.
 pub(crate) struct EvalCtx<'a> {
     pub(crate) r: &'a Response,
     pub(crate) found: &'a [u32],
+    /// The phrases found in the text (indices into the policy's phrases).
+    pub(crate) phrases: &'a [u32],
+    /// What the words of permanence say.
+    pub(crate) signals: Signals,
     pub(crate) receiver: Option<usize>,
     policy: &'a Policy,
     event: Option<&'a Event<'a>>,
@@ -329,12 +506,23 @@ impl<'a> EvalCtx<'a> {
         policy: &'a Policy,
         r: &'a Response,
         found: &'a [u32],
+        phrases: &'a [u32],
         event: Option<&'a Event<'a>>,
         receiver: Option<usize>,
     ) -> EvalCtx<'a> {
+        let mut signals = Signals { gave_up: r.flags.has(crate::model::Flag::FinalTemporary), ..Signals::default() };
+        for &i in phrases {
+            match policy.phrases.get(i as usize).map(|p| p.target) {
+                Some(crate::policy::PhraseTarget::Permanent) => signals.permanent = true,
+                Some(crate::policy::PhraseTarget::Temporary) => signals.temporary = true,
+                _ => {}
+            }
+        }
         EvalCtx {
             r,
             found,
+            phrases,
+            signals,
             receiver,
             policy,
             event,
@@ -424,5 +612,13 @@ pub(crate) fn atom(a: &Atom, cx: &EvalCtx) -> bool {
             }
         }
         AtomTest::Call(_, p) => (p.0)(&cx.script_context()),
+        AtomTest::Phrase(t) => {
+            let found = |veto: bool| {
+                cx.phrases
+                    .iter()
+                    .any(|&i| cx.policy.phrases.get(i as usize).is_some_and(|p| p.target == *t && p.veto == veto))
+            };
+            found(false) && !found(true)
+        }
     }
 }

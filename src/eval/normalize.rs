@@ -88,6 +88,10 @@ pub struct Raw<'a> {
     pub phase: Option<Phase>,
     /// The recipient's domain.
     pub domain: &'a str,
+    /// What the report said happened (the event's `action`: DSN `failed`,
+    /// `delayed`, Postfix `expired`, …), read only for
+    /// [`Flag::FinalTemporary`].
+    pub action: Option<&'a str>,
 }
 
 /// Runs every step, in order. Answers with nothing to unwrap or join (the
@@ -132,6 +136,9 @@ fn plain_response(raw: &Raw, text: &str) -> Response {
     if inner_code.is_some() || inner_status.is_some() {
         flags.set(Flag::Nested);
     }
+    if gave_up_on_temporary(raw.action, raw.code, status) {
+        flags.set(Flag::FinalTemporary);
+    }
     Response {
         code: raw.code,
         status,
@@ -166,7 +173,9 @@ pub fn maybe_wrapped(text: &str) -> bool {
             return true;
         }
     }
-    b.last() == Some(&b')') && memchr::memmem::find(b, b"in reply to").is_some()
+    static IN_REPLY_TO: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"in reply to"));
+    b.last() == Some(&b')') && IN_REPLY_TO.find(b).is_some()
 }
 
 /// Whether the text carries continuation lines of reply `code` (`550-`).
@@ -217,6 +226,9 @@ pub fn normalize_full(raw: &Raw) -> Response {
     if inner_code.is_some() || inner_status.is_some() {
         flags.set(Flag::Nested);
     }
+    if gave_up_on_temporary(raw.action, code, status) {
+        flags.set(Flag::FinalTemporary);
+    }
     rest.truncate(rest.trim_end().len());
     let folded = fold_text(&rest);
     Response {
@@ -230,6 +242,20 @@ pub fn normalize_full(raw: &Raw) -> Response {
         mx: raw.mx.map(lower_host).filter(|m| !m.is_empty()),
         domain: lower_host(raw.domain),
         flags,
+    }
+}
+
+/// Whether a final report carries a temporary answer: the message expired
+/// after retries. `failed` (RFC 3464: the MTA will not try again) with a
+/// reply class of 4 (from the code, else the status); `expired` (Postfix's
+/// and SendGrid's word for a message that timed out in the queue) unless
+/// the answer is permanent.
+fn gave_up_on_temporary(action: Option<&str>, code: Option<u16>, status: Option<Status>) -> bool {
+    let class = code.map(|c| (c / 100) as u8).or(status.map(|s| s.class));
+    match action.map(str::trim) {
+        Some(a) if a.eq_ignore_ascii_case("failed") => class == Some(4),
+        Some(a) if a.eq_ignore_ascii_case("expired") => class != Some(5),
+        _ => false,
     }
 }
 
@@ -407,9 +433,11 @@ pub fn join_multiline(text: &str, field: Option<u16>) -> Joined<'_> {
             }
             continue;
         }
-        let c = rest.chars().next().unwrap_or(' ');
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
+        // Copy through the next whitespace in one piece: a prefix only
+        // counts at the start of a word.
+        let end = rest.char_indices().find(|(_, c)| c.is_whitespace()).map_or(rest.len(), |(i, c)| i + c.len_utf8());
+        out.push_str(&rest[..end]);
+        rest = &rest[end..];
     }
     Joined { text: Cow::Owned(out.trim().to_string()), code: Some(code), status, joined: seen_dash }
 }
@@ -486,7 +514,8 @@ pub fn find_status(text: &str) -> Option<Status> {
 
 /// The reply nested after `->` in the text (`550 5.4.300 Message expired -> 451 4.2.0 Throttled`).
 pub fn nested(text: &str) -> (Option<u16>, Option<Status>) {
-    let Some(at) = text.find("->") else { return (None, None) };
+    static ARROW: LazyLock<memchr::memmem::Finder<'static>> = LazyLock::new(|| memchr::memmem::Finder::new(b"->"));
+    let Some(at) = ARROW.find(text.as_bytes()) else { return (None, None) };
     let lead = leading_reply(&text[at + 2..]);
     (lead.code, lead.status)
 }

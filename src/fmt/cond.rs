@@ -82,6 +82,7 @@ fn test_parts(t: &Spanned<Test>) -> (&'static str, Vec<Piece>) {
         Test::Flag(w) => ("flag", one(w.node.clone(), w.span)),
         Test::Script(src) => ("script", one(script_text(src), src.span)),
         Test::Call(w) => ("call", one(w.node.clone(), w.span)),
+        Test::Phrase(w) => ("phrase", one(w.node.clone(), w.span)),
     }
 }
 

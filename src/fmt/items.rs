@@ -23,7 +23,7 @@ impl Printer<'_> {
             Item::Receiver(r) => self.block(r.span, 0, format!("receiver {}", r.name.node), |p| p.receiver_body(r, 1)),
             Item::Extends(w, span) => self.simple(*span, 0, format!("extends {}", w.node)),
             Item::ReplaceRule(r) => {
-                self.block(r.span, 0, format!("replace rule {}", r.id.node), |p| p.rule_body(r, 1));
+                self.block(r.span, 0, format!("replace rule {}{}", r.id.node, fallback(r)), |p| p.rule_body(r, 1));
             }
             Item::DisableRule { id, note, span } => {
                 let note = note.as_ref().map(|n| format!(" note {}", quote(&n.node))).unwrap_or_default();
@@ -33,6 +33,58 @@ impl Printer<'_> {
                 self.block(r.span, 0, format!("extend receiver {}", r.name.node), |p| p.receiver_body(r, 1));
             }
             Item::ReplaceLifecycle(l) => self.block(l.span, 0, "replace lifecycle".into(), |p| p.lifecycle_body(l)),
+            Item::Phrases(t) => self.phrases(t),
+            Item::Stoplist(l) => self.stoplist(l),
+        }
+    }
+
+    /// `phrases NAME { … }`: each entry's patterns on a line (broken at 100
+    /// columns), its `source` and `note` on the lines below, indented.
+    fn phrases(&mut self, t: &PhrasesDecl) {
+        let weak = if t.weak { " weak" } else { "" };
+        self.block(t.span, 0, format!("phrases {}{weak}", t.name.node), |p| {
+            for e in &t.entries {
+                let n = e.patterns.len();
+                let mut pieces: Vec<Piece> = e
+                    .patterns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, pat)| {
+                        Piece::new(format!("{}{}", pattern(pat), if i + 1 < n { "," } else { "" }), pat.span())
+                    })
+                    .collect();
+                if e.except
+                    && let (Some(first), Some(pat)) = (pieces.first_mut(), e.patterns.first())
+                {
+                    let span = Span::new(e.span.file, e.span.start..pat.span().end);
+                    *first = Piece::new(format!("except {}", first.text()), span);
+                }
+                let (Some(first), Some(last)) = (e.patterns.first(), e.patterns.last()) else { continue };
+                p.unit_width(first.span().to(last.span()), 1, pieces);
+                p.provenance(&e.provenance, 2);
+            }
+        });
+    }
+
+    fn stoplist(&mut self, l: &StoplistDecl) {
+        self.block(l.span, 0, "stoplist".into(), |p| {
+            for (words, provenance, _) in &l.entries {
+                let (Some(first), Some(last)) = (words.first(), words.last()) else { continue };
+                p.unit_width(first.span.to(last.span), 1, list(words, |w| quote(&w.node)));
+                p.provenance(provenance, 2);
+            }
+        });
+    }
+
+    /// `source`, `observed` and `note` clauses, one per line.
+    fn provenance(&mut self, items: &[Provenance], depth: usize) {
+        for pv in items {
+            let s = match pv {
+                Provenance::Source(w) => format!("source {}", quote(&w.node)),
+                Provenance::Observed(w) => format!("observed {}", w.node),
+                Provenance::Note(w) => format!("note {}", quote(&w.node)),
+            };
+            self.simple(pv.span(), depth, s);
         }
     }
 
@@ -44,6 +96,7 @@ impl Printer<'_> {
                     ReasonField::Scope(w) => format!("scope {}", w.node),
                     ReasonField::On { code, class, .. } => format!("on {} {}", code.node, class.node),
                     ReasonField::Description(w) => format!("description {}", quote(&w.node)),
+                    ReasonField::Subjects(ws, _) => format!("subjects {}", words(ws)),
                 };
                 p.simple(f.span(), 1, s);
             }
@@ -212,6 +265,7 @@ impl Printer<'_> {
                     ExampleField::Recipient(w) => format!("recipient {}", quote(&w.node)),
                     ExampleField::Mx(w) => format!("mx {}", host(w)),
                     ExampleField::Phase(w) => format!("phase {}", w.node),
+                    ExampleField::Action(w) => format!("action {}", w.node),
                     ExampleField::Code(w) => format!("code {}", w.node),
                     ExampleField::Status(w) => format!("status {}", w.node),
                     ExampleField::Expect(x) => {
@@ -258,7 +312,7 @@ impl Printer<'_> {
     }
 
     fn rule(&mut self, r: &RuleDecl, depth: usize) {
-        self.block(r.span, depth, format!("rule {}", r.id.node), |p| p.rule_body(r, depth + 1));
+        self.block(r.span, depth, format!("rule {}{}", r.id.node, fallback(r)), |p| p.rule_body(r, depth + 1));
     }
 
     /// The clauses of a rule, at `depth`.
@@ -271,18 +325,16 @@ impl Printer<'_> {
             Then::Fixed(o) => self.simple(r.then_span, depth, format!("then {}", outcome(o))),
             Then::Script(src) => self.simple(r.then_span, depth, format!("then script {}", script_text(src))),
         }
-        for pv in &r.provenance {
-            let s = match pv {
-                Provenance::Source(w) => format!("source {}", quote(&w.node)),
-                Provenance::Observed(w) => format!("observed {}", w.node),
-                Provenance::Note(w) => format!("note {}", quote(&w.node)),
-            };
-            self.simple(pv.span(), depth, s);
-        }
+        self.provenance(&r.provenance, depth);
         for ex in &r.examples {
             self.simple(ex.span, depth, format!("example {}", quote(&ex.node)));
         }
     }
+}
+
+/// ` fallback` for a fallback rule.
+fn fallback(r: &RuleDecl) -> &'static str {
+    if r.fallback { " fallback" } else { "" }
 }
 
 /// `kw` (written where `span` starts) followed by `items`.
@@ -309,4 +361,16 @@ fn outcome(o: &Outcome) -> String {
         s.push_str(&sc.node);
     }
     s
+}
+
+/// A phrase pattern as written canonically.
+fn pattern(p: &PhrasePattern) -> String {
+    match p {
+        PhrasePattern::Literal(w) => quote(&w.node),
+        PhrasePattern::Words { pieces, within, .. } => {
+            let pieces: Vec<String> = pieces.iter().map(|w| quote(&w.node)).collect();
+            let within = within.as_ref().map(|w| format!(" within {}", w.node)).unwrap_or_default();
+            format!("words {}{within}", pieces.join(" "))
+        }
+    }
 }

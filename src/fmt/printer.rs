@@ -209,6 +209,39 @@ impl<'a> Printer<'a> {
         lines
     }
 
+    /// Like [`Printer::fill`], and also breaks a line before a piece that
+    /// would take it past [`super::WIDTH`] columns (at `depth`).
+    pub(super) fn fill_width(&self, pieces: Vec<Piece>, cont: &str, depth: usize) -> Vec<Line> {
+        let base = INDENT.len() * depth;
+        let mut lines: Vec<Line> = Vec::new();
+        let mut it = pieces.into_iter();
+        let Some(p) = it.next() else { return lines };
+        let mut cur = Line { text: p.text, start: p.start, end: p.end };
+        for p in it {
+            let long = base + cur.text.chars().count() + 1 + p.text.chars().count() > super::WIDTH;
+            if self.has_comment(cur.end, p.start) || long {
+                lines.push(std::mem::replace(
+                    &mut cur,
+                    Line { text: format!("{cont}{}", p.text), start: p.start, end: p.end },
+                ));
+            } else {
+                cur.text.push(' ');
+                cur.text.push_str(&p.text);
+                cur.end = cur.end.max(p.end);
+            }
+        }
+        lines.push(cur);
+        lines
+    }
+
+    /// Prints a unit whose pieces fill lines of at most [`super::WIDTH`] columns.
+    pub(super) fn unit_width(&mut self, span: Span, depth: usize, pieces: Vec<Piece>) {
+        self.open(span, depth, true);
+        let lines = self.fill_width(pieces, "", depth);
+        self.emit(depth, lines, span);
+        self.close(span);
+    }
+
     /// Prints the lines of a unit spanning `span` at `depth`, each followed
     /// by the comments written between it and the next, and preceded by
     /// those written inside it.

@@ -41,10 +41,18 @@ pub struct RecipientFields {
     pub action: Option<String>,
     /// `Status` (`5.1.1`), when it looks like one.
     pub status: Option<String>,
+    /// The comment after the `Status` (`4.0.0 (example.org: host name
+    /// lookup failure)`): the reporting MTA's words when it wrote no
+    /// `Diagnostic-Code`.
+    pub status_comment: Option<String>,
     /// `Remote-MTA`, without its type.
     pub remote_mta: Option<String>,
     /// `Diagnostic-Code`, without its type (`smtp;`).
     pub diagnostic: Option<String>,
+    /// The `Diagnostic-Code`'s type as written (`smtp`, `X-Unix`,
+    /// `X-Postfix`), when it has one: only an `smtp` diagnostic is an SMTP
+    /// reply; `X-Unix` is a local program's exit status.
+    pub diagnostic_type: Option<String>,
     /// `Last-Attempt-Date`.
     pub last_attempt: Option<String>,
 }
@@ -115,11 +123,35 @@ pub fn untyped(value: &str) -> &str {
     }
 }
 
+/// The `type` of a typed value (`smtp` of `smtp; 550 …`), if it has one.
+pub fn type_of(value: &str) -> Option<&str> {
+    match value.split_once(';') {
+        Some((kind, _)) if kind.len() < 20 && !kind.contains(' ') && !kind.contains('@') => Some(kind.trim()),
+        _ => None,
+    }
+}
+
+/// Whether a diagnostic of this type is a local program's exit status
+/// (`X-Unix; 75`: sysexits, or any number a delivery program returned),
+/// not an SMTP reply.
+pub fn is_exit_status_type(kind: &str) -> bool {
+    kind.eq_ignore_ascii_case("x-unix")
+}
+
 /// An enhanced status code (`5.1.1`, `4.7.26`) at the start of `s`, if any.
 pub fn status_at_start(s: &str) -> Option<String> {
     let token = s.split(|c: char| c.is_whitespace() || c == ')' || c == '(' || c == ',' || c == ';').next()?;
     let token = token.trim_start_matches(['#', '(']).trim_end_matches(['.', ':']);
     is_status(token).then(|| token.to_string())
+}
+
+/// The text of a field's trailing comment (`5.0.0 (permanent failure)` →
+/// `permanent failure`), if it has words.
+fn comment_of(value: &str) -> Option<String> {
+    let open = value.find('(')?;
+    let close = value.rfind(')').filter(|c| *c > open)?;
+    let inner = value.get(open + 1..close)?.trim();
+    inner.chars().any(char::is_alphabetic).then(|| inner.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// Whether `s` is an enhanced status code: class 2, 4 or 5, subject up to
@@ -175,9 +207,15 @@ pub fn parse(text: &str) -> DeliveryStatus {
             "original-recipient" => r.original_recipient = clean_address(&value),
             "x-actual-recipient" => r.actual_recipient = clean_address(&value),
             "action" => r.action = Some(value.split_whitespace().next().unwrap_or("").to_ascii_lowercase()),
-            "status" => r.status = status_at_start(&value),
+            "status" => {
+                r.status = status_at_start(&value);
+                r.status_comment = comment_of(&value);
+            }
             "remote-mta" => r.remote_mta = Some(untyped(&value).to_string()).filter(|s| !s.is_empty()),
-            "diagnostic-code" => r.diagnostic = Some(untyped(&value).to_string()).filter(|s| !s.is_empty()),
+            "diagnostic-code" => {
+                r.diagnostic = Some(untyped(&value).to_string()).filter(|s| !s.is_empty());
+                r.diagnostic_type = type_of(&value).map(str::to_string);
+            }
             "last-attempt-date" => r.last_attempt = Some(value),
             "reporting-mta" => ds.message.reporting_mta = Some(untyped(&value).to_string()),
             "arrival-date" => ds.message.arrival_date = Some(value),
@@ -229,6 +267,7 @@ mod tests {
         assert_eq!(ds.recipients[0].recipient(), Some("x@example.org"));
         assert_eq!(ds.recipients[0].action.as_deref(), Some("failed"));
         assert_eq!(ds.recipients[0].status.as_deref(), Some("5.0.0"));
+        assert_eq!(ds.recipients[0].status_comment.as_deref(), Some("unknown"));
     }
 
     #[test]

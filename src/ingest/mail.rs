@@ -24,12 +24,18 @@
 //!
 //! A gateway's notice that gives nothing but attaches the bounce it got is
 //! read through that attached bounce. Complaints, auto-replies, unsubscribe
-//! requests and list refusals are in `mail/answers.rs`; DSNs in `mail/dsn_events.rs`.
+//! requests and list refusals are in `mail/answers.rs`; DSNs in
+//! `mail/dsn_events.rs`; bounces in prose in `mail/prose_events.rs`.
 //!
 //! The returned message (a `message/rfc822` or `text/rfc822-headers` part,
 //! or the headers after a `--- Below this line is a copy of the message`
-//! line) gives the campaign (the configured header), the original
-//! `Message-ID`, and the recipients' `To` when a report names nobody else.
+//! line) gives the campaign (the configured header) and the original
+//! `Message-ID`. It never gives a bounce's recipient by itself: that comes
+//! from the report's per-recipient fields or its failure text. Only when a
+//! report names no recipient but names the destination that failed (or the
+//! receiving domain's own system sent it) is the one returned recipient at
+//! that domain taken; a complaint (ARF) names the returned message's
+//! recipient as the complainant, as RFC 5965 means it.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -39,12 +45,14 @@ use mail_parser::{HeaderName, Message, MessageParser, MimeHeaders, PartType};
 
 mod answers;
 mod dsn_events;
+mod prose_events;
 
 use answers::{auto_reply, complaint, is_auto_reply, list_refusal, unsubscribe_request};
 use dsn_events::{events_of_dsn, from_dsn, inline_dsn};
+use prose_events::{is_delay_notice, prose_bounce};
 
 use super::needles::Needles;
-use super::prose::{self, Failure};
+use super::prose::{self, Excluded, Failure};
 use super::{IngestEvent, MAX_INPUT_BYTES, NoteKind, Options, Parsed, rfc3339_of_mail_date, stable_id};
 use crate::event::EventType;
 
@@ -103,7 +111,7 @@ const MAX_NESTING: usize = 2;
 /// `outer` is, for a bounce read inside another message, the addresses the
 /// enclosing message excludes (its own `To` is our sender; the inner one's
 /// `To` may well be the failed recipient).
-fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize, outer: Option<&HashSet<String>>) -> Parsed {
+fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize, outer: Option<&Excluded>) -> Parsed {
     if raw.len() > MAX_INPUT_BYTES {
         return Parsed::note(origin, NoteKind::Error, format!("larger than {} MiB: not read", MAX_INPUT_BYTES >> 20));
     }
@@ -118,6 +126,7 @@ fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize, outer: Optio
     let parts = collect(&message);
     let headers = original_headers(&parts);
     let mut ctx = Context::new(&message, &headers, origin, opts);
+    ctx.delay_notice = is_delay_notice(&message, &parts.notification);
     if let Some(outer) = outer {
         ctx.exclude = inner_exclude(&message, ctx.exclude, outer);
     }
@@ -140,15 +149,21 @@ fn parse_at(raw: &[u8], origin: &str, opts: &Options, depth: usize, outer: Optio
 /// recipient: the enclosing message's, and its own senders — not its own
 /// recipients (a gateway attaches the returned message, whose `To` is the
 /// address that failed).
-fn inner_exclude(message: &Message<'_>, own: HashSet<String>, outer: &HashSet<String>) -> HashSet<String> {
-    let recipients: HashSet<String> = ["To", "Delivered-To", "X-Original-To", "Envelope-To"]
+fn inner_exclude(message: &Message<'_>, own: Excluded, outer: &Excluded) -> Excluded {
+    let recipients: HashSet<String> = REPORT_RECIPIENT_HEADERS
         .iter()
         .filter_map(|h| message.header_raw(*h))
         .flat_map(prose::addresses)
         .map(|(_, a)| a.to_ascii_lowercase())
         .collect();
-    own.into_iter().filter(|a| !recipients.contains(a)).chain(outer.iter().cloned()).collect()
+    let never = own.never.into_iter().filter(|a| !recipients.contains(a));
+    let outer_all = outer.never.iter().chain(&outer.unless_named).cloned();
+    Excluded { never: never.chain(outer_all).collect(), unless_named: HashSet::new() }
 }
+
+/// The headers of a report that name whom it was delivered to: normally
+/// the sender of the returned message.
+const REPORT_RECIPIENT_HEADERS: &[&str] = &["To", "Delivered-To", "X-Original-To", "Envelope-To"];
 
 /// What one parsed email is and the events it gives. `headers` are the
 /// returned message's ([`original_headers`]).
@@ -172,19 +187,21 @@ fn read_message(
     if let Some(p) = unsubscribe_request(message, ctx) {
         return p;
     }
-    if is_auto_reply(message) {
+    if is_auto_reply(message, &parts.notification) {
         return auto_reply(message, ctx);
     }
-    // An ESP's notification mailed as JSON (SES to an email subscription).
+    // An ESP's notification mailed as JSON (SES to an email subscription),
+    // its long lines perhaps broken by a mail system.
     let body = parts.notification.trim_start();
     if (body.starts_with('{') || body.starts_with('['))
         && let Some(format) = super::webhook::sniff(body.as_bytes())
     {
+        let body = super::webhook::mailed_body(body);
         return super::webhook::parse(format, body.as_bytes(), origin, opts);
     }
-    let inline = inline_dsn(&parts.notification);
+    let (inline, prose_before) = inline_dsn(&parts.notification);
     if !inline.recipients.is_empty() {
-        let p = events_of_dsn(&inline, parts, ctx);
+        let p = events_of_dsn(&inline, prose_before, ctx);
         if !p.events.is_empty() {
             return p;
         }
@@ -193,69 +210,10 @@ fn read_message(
         return Parsed { events: vec![ctx.prose_event(&f, 0)], notes: Vec::new() };
     }
     if looks_like_bounce(message, parts) {
-        let failures = prose::failures(&parts.notification, &ctx.exclude);
-        if !failures.is_empty() {
-            return Parsed {
-                events: failures.iter().enumerate().map(|(i, f)| ctx.prose_event(f, i)).collect(),
-                notes: Vec::new(),
-            };
-        }
-        // A bounce whose text names nobody: Exim's `X-Failed-Recipients`, else
-        // the returned message's recipients.
-        let failed: Vec<String> = message
-            .header_raw("X-Failed-Recipients")
-            .map(|v| prose::addresses(v).into_iter().map(|(_, a)| a).collect())
-            .unwrap_or_default();
-        if !failed.is_empty() {
-            let text = summary_after_recipients(&parts.notification);
-            let (code, status) = prose::reply_in(&text).unwrap_or((None, None));
-            let events = failed
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    let f = Failure {
-                        recipient: r.clone(),
-                        text: text.clone(),
-                        code,
-                        status: status.clone(),
-                        ..Failure::default()
-                    };
-                    ctx.prose_event(&f, i)
-                })
-                .collect();
-            return Parsed { events, notes: Vec::new() };
-        }
-        if let Some(to) = ctx.original_to.first() {
-            let f = Failure { recipient: to.clone(), text: summary(&parts.notification), ..Failure::default() };
-            let (code, status) = prose::reply_in(&f.text).unwrap_or((None, None));
-            let f = Failure { code, status, ..f };
-            return Parsed { events: vec![ctx.prose_event(&f, 0)], notes: Vec::new() };
-        }
-        return Parsed::note(origin, NoteKind::Error, "a bounce, but no recipient could be found in it");
+        return prose_bounce(message, parts, ctx);
     }
     let subject = message.subject().unwrap_or("").chars().take(80).collect::<String>();
     Parsed::note(origin, NoteKind::Skipped, format!("not a bounce, complaint or auto-reply (subject: {subject:?})"))
-}
-
-/// The first lines of a notification that say something, for a bounce that
-/// names no recipient.
-fn summary(notification: &str) -> String {
-    let text: String = prose::cut_original(notification).split_whitespace().collect::<Vec<_>>().join(" ");
-    text.chars().take(prose::MAX_TEXT).collect()
-}
-
-/// The words of a notification after its list-of-failures heading (Exim's
-/// `The following address(es) failed:`), when no address leads a line.
-fn summary_after_recipients(notification: &str) -> String {
-    let n = prose::cut_original(notification);
-    let lower = n.to_ascii_lowercase();
-    let start = ["failed:", "recipients:", "recipient:"]
-        .iter()
-        .filter_map(|m| lower.find(m).map(|i| i + m.len()))
-        .min()
-        .unwrap_or(0);
-    let text: String = n[start..].split_whitespace().collect::<Vec<_>>().join(" ");
-    text.chars().take(prose::MAX_TEXT).collect()
 }
 
 /// A file saved from an mbox may keep its `From ` separator line.
@@ -270,7 +228,9 @@ fn strip_mbox_from_line(raw: &[u8]) -> &[u8] {
     }
 }
 
-/// Bare CR line ends (old Mac mail) become LF; CRLF and LF are kept.
+/// Bare CR line ends (old Mac mail) become LF; CRLF and LF are kept; a
+/// doubled CR before LF (`\r\r\n`, from a CRLF text stored through a
+/// CRLF-converting system) is one line end, not a blank line.
 fn normalize_line_ends(raw: &[u8]) -> Cow<'_, [u8]> {
     // memchr finds the CRs (most mail has none, or only CRLF) without a
     // byte-by-byte walk.
@@ -280,10 +240,16 @@ fn normalize_line_ends(raw: &[u8]) -> Cow<'_, [u8]> {
     }
     let mut out = Vec::with_capacity(raw.len());
     for (i, b) in raw.iter().enumerate() {
-        if *b == b'\r' && raw.get(i + 1) != Some(&b'\n') {
-            out.push(b'\n');
-        } else {
+        if *b != b'\r' {
             out.push(*b);
+            continue;
+        }
+        let run = raw.get(i..).map_or(0, |r| r.iter().take_while(|c| **c == b'\r').count());
+        match raw.get(i + run) {
+            // The last CR of a run before LF stays (CRLF); the others go.
+            Some(b'\n') if run > 1 => {}
+            Some(b'\n') => out.push(b'\r'),
+            _ => out.push(b'\n'),
         }
     }
     Cow::Owned(out)
@@ -408,10 +374,16 @@ struct Context<'a> {
     campaign: Option<String>,
     original_message_id: Option<String>,
     original_to: Vec<String>,
+    /// The returned message's `To` and `Cc`.
+    original_recipients: Vec<String>,
     /// The report's own date.
     date: Option<String>,
-    /// Addresses that are never the failed recipient.
-    exclude: HashSet<String>,
+    /// Addresses that are not the failed recipient.
+    exclude: Excluded,
+    /// Whether the report says it is a warning about a delay, the MTA
+    /// still trying ([`is_delay_notice`]): its prose failures are `delayed`,
+    /// the others `failed`.
+    delay_notice: bool,
 }
 
 impl<'a> Context<'a> {
@@ -432,31 +404,50 @@ impl<'a> Context<'a> {
             .filter(|(n, _)| n.eq_ignore_ascii_case("To"))
             .flat_map(|(_, v)| prose::addresses(v).into_iter().map(|(_, a)| a))
             .collect();
-        let mut exclude = HashSet::new();
+        let original_recipients: Vec<String> = headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("To") || n.eq_ignore_ascii_case("Cc"))
+            .flat_map(|(_, v)| prose::addresses(v).into_iter().map(|(_, a)| a))
+            .collect();
+        let addresses_of = |v: &str| prose::addresses(v).into_iter().map(|(_, a)| a.to_ascii_lowercase());
+        let mut exclude = Excluded::default();
+        // A list's addresses; where replies go.
         for (n, v) in headers {
-            if ["from", "sender", "return-path", "reply-to"].iter().any(|h| n.eq_ignore_ascii_case(h)) {
-                for (_, a) in prose::addresses(v) {
-                    exclude.insert(a.to_ascii_lowercase());
-                }
+            if n.eq_ignore_ascii_case("reply-to") || is_list_header(n) {
+                exclude.never.extend(addresses_of(v));
             }
         }
-        for name in ["To", "Return-Path", "From", "Delivered-To", "X-Original-To", "Envelope-To"] {
-            if let Some(v) = message.header_raw(name) {
-                for (_, a) in prose::addresses(v) {
-                    // The report's own From is the mailer daemon; its To is our sender.
-                    exclude.insert(a.to_ascii_lowercase());
-                }
+        // The report's own From is the mailer daemon.
+        for (n, v) in message.headers_raw() {
+            if ["from", "return-path"].iter().any(|h| n.eq_ignore_ascii_case(h)) || is_list_header(n) {
+                exclude.never.extend(addresses_of(v));
             }
         }
-        // An address that is also the returned message's recipient stays a
-        // candidate even when the report was sent to it (a loop).
-        for to in &original_to {
-            if !message.header_raw("From").is_some_and(|f| f.to_ascii_lowercase().contains(&to.to_ascii_lowercase())) {
-                exclude.remove(&to.to_ascii_lowercase());
+        // Whom the report was delivered to, and the returned message's
+        // sender: our sender, as a rule — unless a line of the failure text
+        // leads with the address and no other (a message to oneself).
+        for name in REPORT_RECIPIENT_HEADERS {
+            if let Some(v) = message.header_raw(*name) {
+                exclude.unless_named.extend(addresses_of(v).filter(|a| !exclude.never.contains(a)));
+            }
+        }
+        for (n, v) in headers {
+            if ["from", "sender", "return-path"].iter().any(|h| n.eq_ignore_ascii_case(h)) {
+                exclude.unless_named.extend(addresses_of(v).filter(|a| !exclude.never.contains(a)));
             }
         }
         let date = message.header_raw("Date").and_then(rfc3339_of_mail_date);
-        Context { origin, identity, campaign, original_message_id, original_to, date, exclude }
+        Context {
+            origin,
+            identity,
+            campaign,
+            original_message_id,
+            original_to,
+            original_recipients,
+            date,
+            exclude,
+            delay_notice: false,
+        }
     }
 
     fn event(&self, kind: EventType, recipient: &str, index: usize, format: &str) -> IngestEvent {
@@ -480,14 +471,18 @@ impl<'a> Context<'a> {
         e.text = Some(f.text.clone()).filter(|t| !t.is_empty());
         e.mx = f.mx.clone();
         e.phase = f.phase.clone();
-        e.action =
-            Some(if f.code.is_some_and(|c| c < 500) || f.status.as_deref().is_some_and(|s| s.starts_with('4')) {
-                "delayed".to_string()
-            } else {
-                "failed".to_string()
-            });
+        // What the report says happened: a delay warning (the MTA still
+        // trying), or else a failure — returned mail, final even with a 4xx
+        // answer (the MTA gave up retrying).
+        e.action = Some(if self.delay_notice { "delayed" } else { "failed" }.to_string());
         e
     }
+}
+
+/// Whether a header is a mailing list's (`List-Id`, `List-Post`,
+/// `List-Unsubscribe`, …, RFC 2369 and 2919): its addresses are the list's.
+fn is_list_header(name: &str) -> bool {
+    name.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("list-"))
 }
 
 /// The returned message's headers as (name, value), unfolded.
@@ -618,10 +613,10 @@ const BOUNCE_WORDS: &[&str] = &[
 
 static BOUNCE_WORDING: LazyLock<Needles> = LazyLock::new(|| Needles::new(BOUNCE_WORDS));
 
-fn looks_like_bounce(message: &Message<'_>, parts: &Parts<'_>) -> bool {
-    let from = message.header_raw("From").unwrap_or("").to_ascii_lowercase();
-    let subject = message.subject().unwrap_or("").to_ascii_lowercase();
-    let system_sender = [
+/// Whether a `From` (lowercased) is a mail system's: a mailer daemon, a
+/// postmaster, a mail delivery system, a bounce address.
+fn is_system_sender(from: &str) -> bool {
+    [
         "mailer-daemon",
         "postmaster",
         "post_master",
@@ -632,11 +627,17 @@ fn looks_like_bounce(message: &Message<'_>, parts: &Parts<'_>) -> bool {
         "bounce",
     ]
     .iter()
-    .any(|w| from.contains(w));
-    let empty_return_path = message.header_raw("Return-Path").is_some_and(|r| r.trim() == "<>");
+    .any(|w| from.contains(w))
+}
+
+fn looks_like_bounce(message: &Message<'_>, parts: &Parts<'_>) -> bool {
+    let from = message.header_raw("From").unwrap_or("").to_ascii_lowercase();
+    let subject = message.subject().unwrap_or("").to_ascii_lowercase();
     let bounce_words = BOUNCE_WORDING.any_in(&parts.notification);
-    let _ = empty_return_path;
-    system_sender || bounce_words || bounce_subject(&subject) || parts.report_type.as_deref() == Some("delivery-status")
+    is_system_sender(&from)
+        || bounce_words
+        || bounce_subject(&subject)
+        || parts.report_type.as_deref() == Some("delivery-status")
 }
 
 /// What kind of message an email is, without building its events (for
@@ -649,4 +650,15 @@ pub fn kind_of(events: &[IngestEvent]) -> Option<Kind> {
         (_, "dsn") => Kind::Dsn,
         _ => Kind::Prose,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_doubled_cr_before_lf_is_one_line_end() {
+        assert_eq!(normalize_line_ends(b"a\r\r\nb\rc\r\nd").as_ref(), b"a\r\nb\nc\r\nd");
+        assert!(matches!(normalize_line_ends(b"a\r\nb"), Cow::Borrowed(_)));
+    }
 }

@@ -14,6 +14,8 @@
 //! - [`dsn`]: the `message/delivery-status` fields.
 //! - [`prose`]: the facts of non-standard bounces (Postfix, Sendmail, Exim,
 //!   qmail, Exchange, Gmail, Yahoo, …).
+//! - [`transcript`]: the SMTP transcripts quoted in them (`>>> RCPT To:…`,
+//!   `<<< 550 …`): the receiver's replies and the commands they answered.
 //! - [`postfix_log`]: `status=bounced`/`deferred` lines of a Postfix log.
 //! - [`webhook`]: Amazon SES (SNS), SendGrid, Postmark and Mailgun JSON.
 //! - `needles`: phrase lists searched in one pass, ignoring ASCII case.
@@ -26,6 +28,7 @@ mod needles;
 pub mod postfix_log;
 pub mod prose;
 pub mod source;
+pub mod transcript;
 pub mod webhook;
 
 use serde::Serialize;
@@ -164,6 +167,7 @@ impl IngestEvent {
             phase: self.phase.as_deref().map(Borrowed),
             optin: None,
             feedback_type: self.feedback_type.as_deref().map(Borrowed),
+            action: self.action.as_deref().map(Borrowed),
             raw: None,
         }
     }

@@ -131,7 +131,6 @@ pub(super) fn phase_of(text: &str) -> Option<&'static str> {
         ("refused to talk to me", "connect"),
         ("initial server greeting", "connect"),
         ("initial protocol greeting", "connect"),
-        ("connect to ", "connect"),
         // Exim's `SMTP error from remote mail server after RCPT TO:<…>`.
         ("after rcpt to", "rcpt"),
         ("after mail from", "mail"),
@@ -139,7 +138,13 @@ pub(super) fn phase_of(text: &str) -> Option<&'static str> {
         ("after data", "data"),
     ];
     let lower = text.to_ascii_lowercase();
-    PHASES.iter().find(|(needle, _)| lower.contains(needle)).map(|(_, phase)| *phase)
+    PHASES
+        .iter()
+        .find(|(needle, _)| lower.contains(needle))
+        .map(|(_, phase)| *phase)
+        // `connect to HOST[IP]:PORT: …`, Postfix's own words for a failed
+        // connection (not `cannot connect to database` in a reply).
+        .or_else(|| super::prose::postfix_connect(text).map(|_| "connect"))
 }
 
 // ---------------------------------------------------------------------------
@@ -620,6 +625,7 @@ mod tests {
             Some("rcpt")
         );
         assert_eq!(phase("mailbox full"), None);
+        assert_eq!(phase("host a[192.0.2.1] said: 451 cannot connect to database"), None);
     }
 
     #[test]

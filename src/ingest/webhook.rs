@@ -97,6 +97,153 @@ pub fn parse(format: Format, body: &[u8], origin: &str, opts: &Options) -> Parse
     out
 }
 
+/// A JSON body that came by mail (an SNS notification sent to an email
+/// subscription) as a mail system left it: a long line may have been
+/// broken inside a string, which JSON never allows, and the notification
+/// may be followed by the service's footer (`--`, `If you wish to stop
+/// receiving notifications…`). When the body does not read as JSON, such
+/// breaks (and the indentation after them) are taken out of its strings,
+/// and text after its first value that is not JSON is left out.
+pub fn mailed_body(body: &str) -> std::borrow::Cow<'_, str> {
+    if serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok() {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let joined = join_broken_strings(body);
+    let mut values = serde_json::Deserializer::from_str(&joined).into_iter::<serde::de::IgnoredAny>();
+    if let Some(Ok(_)) = values.next() {
+        let end = values.byte_offset();
+        let rest = joined.get(end..).unwrap_or("").trim_start();
+        if !rest.starts_with(['{', '[']) {
+            return std::borrow::Cow::Owned(joined.get(..end).unwrap_or("").to_string());
+        }
+    }
+    std::borrow::Cow::Owned(joined)
+}
+
+/// `body` without the line breaks (and the indentation after them) inside
+/// its JSON strings.
+fn join_broken_strings(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let (mut in_string, mut escaped, mut after_break) = (false, false, false);
+    for c in body.chars() {
+        if after_break && (c == ' ' || c == '\t') {
+            continue;
+        }
+        after_break = false;
+        if in_string && (c == '\n' || c == '\r') {
+            after_break = true;
+            continue;
+        }
+        match c {
+            '"' if !escaped => in_string = !in_string,
+            _ => {}
+        }
+        escaped = in_string && c == '\\' && !escaped;
+        out.push(c);
+    }
+    out
+}
+
+/// What a damaged JSON text still says (a notification cut by a mail
+/// system): its members and elements up to the damage, each container
+/// closed there. `None` when not even its first value starts to read.
+pub(crate) fn salvage(text: &str) -> Option<Value> {
+    let mut p = Partial { text, at: 0, damaged: false };
+    p.value(0)
+}
+
+/// How deep [`salvage`] follows nested containers.
+const MAX_SALVAGE_DEPTH: usize = 64;
+
+/// The state of [`salvage`]: where it reads, and whether it met the damage.
+struct Partial<'a> {
+    text: &'a str,
+    at: usize,
+    damaged: bool,
+}
+
+impl Partial<'_> {
+    fn rest(&self) -> &str {
+        self.text.get(self.at..).unwrap_or("")
+    }
+
+    fn skip_ws(&mut self) {
+        let rest = self.rest();
+        self.at += rest.len() - rest.trim_start().len();
+    }
+
+    /// Reads one complete value with serde_json, or starts a container.
+    fn value(&mut self, depth: usize) -> Option<Value> {
+        self.skip_ws();
+        match self.rest().as_bytes().first() {
+            Some(b'{') if depth < MAX_SALVAGE_DEPTH => self.container(depth, true),
+            Some(b'[') if depth < MAX_SALVAGE_DEPTH => self.container(depth, false),
+            _ => {
+                let mut values = serde_json::Deserializer::from_str(self.rest()).into_iter::<Value>();
+                match values.next() {
+                    Some(Ok(v)) => {
+                        self.at += values.byte_offset();
+                        Some(v)
+                    }
+                    _ => {
+                        self.damaged = true;
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// An object (`{`) or an array (`[`), up to its end or the damage.
+    fn container(&mut self, depth: usize, object: bool) -> Option<Value> {
+        self.at += 1;
+        let close = if object { '}' } else { ']' };
+        let (mut map, mut list) = (Map::new(), Vec::new());
+        loop {
+            self.skip_ws();
+            if self.rest().starts_with(close) {
+                self.at += 1;
+                break;
+            }
+            let key = if object {
+                let mut keys = serde_json::Deserializer::from_str(self.rest()).into_iter::<String>();
+                let Some(Ok(key)) = keys.next() else {
+                    self.damaged = true;
+                    break;
+                };
+                self.at += keys.byte_offset();
+                self.skip_ws();
+                if !self.rest().starts_with(':') {
+                    self.damaged = true;
+                    break;
+                }
+                self.at += 1;
+                Some(key)
+            } else {
+                None
+            };
+            let Some(v) = self.value(depth + 1) else { break };
+            match key {
+                Some(k) => {
+                    map.insert(k, v);
+                }
+                None => list.push(v),
+            }
+            if self.damaged {
+                break;
+            }
+            self.skip_ws();
+            if self.rest().starts_with(',') {
+                self.at += 1;
+            } else if !self.rest().starts_with(close) {
+                self.damaged = true;
+                break;
+            }
+        }
+        Some(if object { Value::Object(map) } else { Value::Array(list) })
+    }
+}
+
 /// Which provider a JSON body comes from, if it is one.
 ///
 /// Reads the first record that tells; a body that is cut short (the head of
@@ -540,6 +687,22 @@ mod tests {
 
     fn one(format: Format, body: &str) -> Parsed {
         parse(format, body.as_bytes(), "t.json", &Options::default())
+    }
+
+    #[test]
+    fn a_damaged_text_says_what_came_before_the_damage() {
+        let v = salvage(r#"{"a":1,"b":{"c":[{"d":"x"}],"e tail"},{"f":2}]"#).unwrap_or_default();
+        assert_eq!(v, serde_json::json!({"a": 1, "b": {"c": [{"d": "x"}]}}));
+        assert_eq!(salvage("nope"), None);
+        assert_eq!(salvage(r#"[1, 2, "#), Some(serde_json::json!([1, 2])));
+        let deep = "[".repeat(500);
+        assert!(salvage(&deep).is_some());
+    }
+
+    #[test]
+    fn mailed_bodies_lose_the_breaks_inside_their_strings() {
+        assert_eq!(mailed_body("{\"a\": \"long\n  line\",\n \"b\": 1}"), "{\"a\": \"longline\",\n \"b\": 1}");
+        assert_eq!(mailed_body("{\"a\": \"x\\\"y\"}"), "{\"a\": \"x\\\"y\"}");
     }
 
     #[test]

@@ -85,6 +85,72 @@ pub enum Item {
     ExtendReceiver(ReceiverDecl),
     /// `replace lifecycle { … }`: the lifecycle of an earlier layer, replaced whole.
     ReplaceLifecycle(LifecycleDecl),
+    /// `phrases REASON { … }`: wording that names a reason (or `permanent`,
+    /// `temporary`: wording that says how lasting a refusal is).
+    Phrases(PhrasesDecl),
+    /// `stoplist { … }`: words that may never decide a reason alone.
+    Stoplist(StoplistDecl),
+}
+
+/// `phrases NAME { … }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhrasesDecl {
+    /// The reason (or `permanent` / `temporary`).
+    pub name: Word,
+    /// `weak`: its phrases decide only when no other table's phrase is found.
+    pub weak: bool,
+    /// The entries in order.
+    pub entries: Vec<PhraseEntry>,
+    /// The whole table.
+    pub span: Span,
+}
+
+/// One entry of a phrase table: patterns sharing their provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhraseEntry {
+    /// `except …`: the patterns veto the table instead of naming it.
+    pub except: bool,
+    /// The patterns.
+    pub patterns: Vec<PhrasePattern>,
+    /// `source` and `note` clauses.
+    pub provenance: Vec<Provenance>,
+    /// The whole entry.
+    pub span: Span,
+}
+
+/// A phrase: literal words, or words in order a few words apart.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhrasePattern {
+    /// `"user unknown"`
+    Literal(Word),
+    /// `words "user" "does not exist" [within N]`
+    Words {
+        /// The pieces, in order.
+        pieces: Vec<Word>,
+        /// The most words between two pieces, when given.
+        within: Option<Word>,
+        /// The whole pattern.
+        span: Span,
+    },
+}
+
+impl PhrasePattern {
+    /// The span of the pattern.
+    pub fn span(&self) -> Span {
+        match self {
+            PhrasePattern::Literal(w) => w.span,
+            PhrasePattern::Words { span, .. } => *span,
+        }
+    }
+}
+
+/// `stoplist { … }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoplistDecl {
+    /// The entries: words sharing their provenance.
+    pub entries: Vec<(Vec<Word>, Vec<Provenance>, Span)>,
+    /// The whole list.
+    pub span: Span,
 }
 
 impl Item {
@@ -102,6 +168,8 @@ impl Item {
             Item::ReplaceRule(r) => r.span,
             Item::ExtendReceiver(r) => r.span,
             Item::ReplaceLifecycle(l) => l.span,
+            Item::Phrases(p) => p.span,
+            Item::Stoplist(s) => s.span,
         }
     }
 }
@@ -135,6 +203,8 @@ pub enum ReasonField {
     },
     /// `description "…"`
     Description(Word),
+    /// `subjects 1, 2`
+    Subjects(Vec<Word>, Span),
 }
 
 impl ReasonField {
@@ -142,7 +212,7 @@ impl ReasonField {
     pub fn span(&self) -> Span {
         match self {
             ReasonField::Class(w) | ReasonField::Scope(w) | ReasonField::Description(w) => w.span,
-            ReasonField::On { span, .. } => *span,
+            ReasonField::On { span, .. } | ReasonField::Subjects(_, span) => *span,
         }
     }
 }
@@ -172,6 +242,8 @@ pub struct TableEntry {
 pub struct RuleDecl {
     /// The rule's id as written (unqualified).
     pub id: Word,
+    /// `fallback`: tried after the phrase tables, not with the rules.
+    pub fallback: bool,
     /// The condition after `when`.
     pub when: Expr,
     /// The outcome after `then`: fixed, or a script.
@@ -341,6 +413,8 @@ pub enum Test {
     Script(ScriptSrc),
     /// `call is_vip`
     Call(Word),
+    /// `phrase user_unknown`
+    Phrase(Word),
 }
 
 /// The `lifecycle` block.
@@ -540,6 +614,8 @@ pub enum ExampleField {
     Mx(Word),
     /// `phase rcpt`
     Phase(Word),
+    /// `action failed`
+    Action(Word),
     /// `code 550`
     Code(Word),
     /// `status 5.1.1`
@@ -556,6 +632,7 @@ impl ExampleField {
             | ExampleField::Recipient(w)
             | ExampleField::Mx(w)
             | ExampleField::Phase(w)
+            | ExampleField::Action(w)
             | ExampleField::Code(w)
             | ExampleField::Status(w) => w.span,
             ExampleField::Expect(e) => e.span,

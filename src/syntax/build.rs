@@ -81,6 +81,8 @@ pub(super) fn file(file: FileId, text: &str, policy: P) -> Res<File> {
             R::lifecycle_decl => items.push(Item::Lifecycle(lifecycle(&cx, &p)?)),
             R::example_decl => items.push(Item::Example(example(&cx, &p)?)),
             R::scenario_decl => items.push(Item::Scenario(scenario(&cx, &p)?)),
+            R::phrases_decl => items.push(Item::Phrases(phrases(&cx, &p)?)),
+            R::stoplist_decl => items.push(Item::Stoplist(stoplist(&cx, &p)?)),
             R::extends_decl => {
                 let name = next(&cx, &p, &mut kids(&p).skip(1))?;
                 items.push(Item::Extends(cx.word(&name), cx.span(&p)));
@@ -124,6 +126,11 @@ fn reason(cx: &Ctx, p: &P) -> Res<ReasonDecl> {
             R::reason_class => ReasonField::Class(cx.word(&first)),
             R::reason_scope => ReasonField::Scope(cx.word(&first)),
             R::reason_description => ReasonField::Description(string(cx, &first)?),
+            R::reason_subjects => {
+                let mut subjects = vec![cx.word(&first)];
+                subjects.extend(parts.map(|w| cx.word(&w)));
+                ReasonField::Subjects(subjects, cx.span(&inner))
+            }
             R::reason_on => ReasonField::On {
                 code: cx.word(&first),
                 class: cx.word(&next(cx, &inner, &mut parts)?),
@@ -133,6 +140,79 @@ fn reason(cx: &Ctx, p: &P) -> Res<ReasonDecl> {
         });
     }
     Ok(ReasonDecl { name, fields, span: cx.span(p) })
+}
+
+fn phrases(cx: &Ctx, p: &P) -> Res<PhrasesDecl> {
+    let mut it = kids(p).skip(1).peekable();
+    let name = cx.word(&next(cx, p, &mut it)?);
+    let weak = it.next_if(|k| k.as_rule() == R::kw_weak).is_some();
+    let mut entries = Vec::new();
+    for e in it {
+        let mut patterns = Vec::new();
+        let mut provenance = Vec::new();
+        let mut except = false;
+        let mut parts: Vec<P> = kids(&e).collect();
+        if let Some(first) = parts.first()
+            && first.as_rule() == R::phrase_except
+        {
+            except = true;
+            parts = kids(first).skip(1).collect();
+        }
+        for part in parts {
+            match part.as_rule() {
+                R::string if except => patterns.push(PhrasePattern::Literal(string(cx, &part)?)),
+                R::phrase_pat => {
+                    let pat = next(cx, &part, &mut kids(&part))?;
+                    patterns.push(if pat.as_rule() == R::words_pat {
+                        let mut pieces = Vec::new();
+                        let mut within = None;
+                        for k in kids(&pat).skip(1) {
+                            match k.as_rule() {
+                                R::string => pieces.push(string(cx, &k)?),
+                                R::kw_within => {}
+                                _ => within = Some(cx.word(&k)),
+                            }
+                        }
+                        PhrasePattern::Words { pieces, within, span: cx.span(&pat) }
+                    } else {
+                        PhrasePattern::Literal(string(cx, &pat)?)
+                    });
+                }
+                R::phrase_extra => provenance.push(extra_provenance(cx, &part)?),
+                _ => return Err(cx.bug(&part, "unexpected phrase part")),
+            }
+        }
+        entries.push(PhraseEntry { except, patterns, provenance, span: cx.span(&e) });
+    }
+    Ok(PhrasesDecl { name, weak, entries, span: cx.span(p) })
+}
+
+fn stoplist(cx: &Ctx, p: &P) -> Res<StoplistDecl> {
+    let mut entries = Vec::new();
+    for e in kids(p).skip(1) {
+        let mut words = Vec::new();
+        let mut provenance = Vec::new();
+        for part in kids(&e) {
+            match part.as_rule() {
+                R::string => words.push(string(cx, &part)?),
+                R::phrase_extra => provenance.push(extra_provenance(cx, &part)?),
+                _ => return Err(cx.bug(&part, "unexpected stop-list part")),
+            }
+        }
+        entries.push((words, provenance, cx.span(&e)));
+    }
+    Ok(StoplistDecl { entries, span: cx.span(p) })
+}
+
+/// A `source` or `note` clause of a phrase or stop-list entry.
+fn extra_provenance(cx: &Ctx, p: &P) -> Res<Provenance> {
+    let clause = next(cx, p, &mut kids(p))?;
+    let value = next(cx, &clause, &mut kids(&clause).skip(1))?;
+    Ok(match clause.as_rule() {
+        R::source_clause => Provenance::Source(string(cx, &value)?),
+        R::note_clause => Provenance::Note(string(cx, &value)?),
+        _ => return Err(cx.bug(&clause, "unexpected clause")),
+    })
 }
 
 fn table(cx: &Ctx, p: &P) -> Res<Table> {
@@ -154,6 +234,8 @@ fn rule(cx: &Ctx, p: &P) -> Res<RuleDecl> {
 fn rule_after(cx: &Ctx, p: &P, keywords: usize) -> Res<RuleDecl> {
     let mut it = kids(p).skip(keywords);
     let id = cx.word(&next(cx, p, &mut it)?);
+    let mut it = it.peekable();
+    let fallback = it.next_if(|k| k.as_rule() == R::kw_fallback).is_some();
     let when_p = next(cx, p, &mut it)?;
     let cond = next(cx, &when_p, &mut kids(&when_p).skip(1))?;
     let when = expr(cx, &cond)?;
@@ -182,6 +264,7 @@ fn rule_after(cx: &Ctx, p: &P, keywords: usize) -> Res<RuleDecl> {
     }
     Ok(RuleDecl {
         id,
+        fallback,
         when,
         then,
         provenance,
@@ -320,6 +403,7 @@ fn test(cx: &Ctx, p: &P) -> Res<Test> {
         R::flag_test => Test::Flag(cx.word(&next(cx, p, &mut kids(p).skip(1))?)),
         R::script_test => Test::Script(script_src(cx, &next(cx, p, &mut kids(p).skip(1))?)?),
         R::call_test => Test::Call(cx.word(&next(cx, p, &mut kids(p).skip(1))?)),
+        R::phrase_test => Test::Phrase(cx.word(&next(cx, p, &mut kids(p).skip(1))?)),
         _ => return Err(cx.bug(p, "unexpected test")),
     })
 }
@@ -388,6 +472,7 @@ fn example(cx: &Ctx, p: &P) -> Res<ExampleDecl> {
                 ExampleField::Mx(Spanned::new(w.node.trim_matches('"').to_string(), w.span))
             }
             R::ex_phase => ExampleField::Phase(cx.word(&value)),
+            R::ex_action => ExampleField::Action(cx.word(&value)),
             R::ex_code => ExampleField::Code(cx.word(&value)),
             R::ex_status => ExampleField::Status(cx.word(&value)),
             _ => return Err(cx.bug(&inner, "unexpected example field")),

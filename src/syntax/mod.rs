@@ -253,6 +253,14 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_disable | Rule::disable_rule => "`disable`",
         Rule::kw_extend | Rule::extend_receiver => "`extend`",
         Rule::rule_ref => "a rule id (`user_unknown`, `gmail.user_unknown`)",
+        Rule::kw_phrases | Rule::phrases_decl => "`phrases`",
+        Rule::kw_stoplist | Rule::stoplist_decl => "`stoplist`",
+        Rule::phrase_entry | Rule::phrase_pat | Rule::stop_entry => "a quoted phrase or `words`",
+        Rule::kw_words | Rule::words_pat => "`words`",
+        Rule::kw_weak => "`weak`",
+        Rule::kw_except | Rule::phrase_except => "`except`",
+        Rule::phrase_extra => "`source` or `note`",
+        Rule::kw_subjects | Rule::reason_subjects => "`subjects`",
         Rule::receiver_decl => "`receiver`",
         Rule::statuses => "`statuses`",
         Rule::replies => "`replies`",
@@ -280,6 +288,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::kw_flag
         | Rule::kw_script
         | Rule::kw_call
+        | Rule::kw_phrase
+        | Rule::phrase_test
         | Rule::script_test
         | Rule::call_test => "a test",
         Rule::class_name => "a class (`hard`, `soft`, `block`, `defer`, `ignore`)",

@@ -5,7 +5,7 @@
 
 use mail_parser::Message;
 
-use super::{Context, Parts, bounce_subject, header_lines};
+use super::{BOUNCE_WORDING, Context, Parts, bounce_subject, header_lines, is_system_sender};
 use crate::event::EventType;
 use crate::ingest::prose::{self, Failure};
 use crate::ingest::{NoteKind, Parsed, clean_address, rfc3339_of_mail_date};
@@ -50,14 +50,21 @@ pub(super) fn list_refusal(message: &Message<'_>, notification: &str) -> Option<
     Some(Failure { recipient: list, text, ..Failure::default() })
 }
 
-pub(super) fn is_auto_reply(message: &Message<'_>) -> bool {
+/// Whether a message is an automatic reply: RFC 3834's `Auto-Submitted:
+/// auto-replied`, a vacation responder's header, or a subject that starts
+/// like an auto-reply's in one of the usual languages. Checked after a
+/// DSN, and never for a message with a bounce's marks — a mail system's
+/// sender, a bounce's subject, a bounce's wording in its text — so a
+/// bounce that quotes such a subject (or carries `Auto-Submitted`, as
+/// Postfix and Exim bounces do) is still a bounce.
+pub(super) fn is_auto_reply(message: &Message<'_>, notification: &str) -> bool {
     let header = |n: &str| message.header_raw(n).map(|v| v.trim().to_ascii_lowercase());
     let from = header("From").unwrap_or_default();
-    if from.contains("mailer-daemon") || from.contains("postmaster") {
+    if is_system_sender(&from) {
         return false;
     }
-    let subject = message.subject().unwrap_or("").to_ascii_lowercase();
-    if bounce_subject(&subject) {
+    let subject = message.subject().unwrap_or("").to_lowercase();
+    if bounce_subject(&subject) || BOUNCE_WORDING.any_in(notification) {
         return false;
     }
     header("Auto-Submitted").is_some_and(|v| v.starts_with("auto-replied"))
@@ -70,25 +77,56 @@ pub(super) fn is_auto_reply(message: &Message<'_>) -> bool {
         || subject_is_auto_reply(&subject)
 }
 
+/// Whether a subject (lowercased) starts as auto-replies' do: the English
+/// ones, and the prefixes mail clients and responders write in other
+/// languages (Outlook's `Automatische Antwort:`, `Réponse automatique :`,
+/// `Autosvar:`, `Afwezig:`, …), perhaps in brackets (`[Auto-Reply]`).
 fn subject_is_auto_reply(subject: &str) -> bool {
     const PREFIXES: &[&str] = &[
         "auto:",
         "auto reply",
         "auto-reply",
         "autoreply",
+        "auto response",
+        "auto-response",
+        "autoresponse",
         "automatic reply",
+        "automatic response",
         "out of office",
         "out of the office",
         "vacation",
         "away from",
+        // German, Dutch, Scandinavian, Finnish
+        "automatische antwort",
         "abwesenheitsnotiz",
+        "abwesend",
+        "automatisch antwoord",
+        "afwezig",
+        "autosvar",
+        "automatisk svar",
+        "automaattinen vastaus",
+        // Romance languages
         "réponse automatique",
+        "reponse automatique",
+        "absence du bureau",
         "respuesta automática",
+        "respuesta automatica",
+        "resposta automática",
+        "resposta automatica",
         "risposta automatica",
+        "fuori sede",
+        // Slavic, Turkish, Asian
+        "odpowiedź automatyczna",
+        "automatická odpověď",
+        "автоматический ответ",
+        "otomatik yanıt",
         "自動応答",
         "自动回复",
+        "自動回覆",
+        "자동 응답",
     ];
-    PREFIXES.iter().any(|p| subject.starts_with(p))
+    let s = subject.trim_start().trim_start_matches(['[', '(']).trim_start();
+    PREFIXES.iter().any(|p| s.starts_with(p))
 }
 
 /// A request to unsubscribe sent by mail to a `List-Unsubscribe: <mailto:…>`

@@ -16,6 +16,10 @@
 //! - `Delivery`: one `delivered` event per address of `recipients`, the
 //!   reply from `smtpResponse`.
 //!
+//! An SNS `Message` that a mail system cut (an SNS notification sent to an
+//! email subscription, its long line broken and part of it lost) is read up
+//! to the damage: its recipients usually come before it.
+//!
 //! Other notifications (sends, opens, clicks) and the other SNS messages
 //! (`SubscriptionConfirmation`: confirm the subscription at its
 //! `SubscribeURL`) are skipped with a note. The id is the `feedbackId`,
@@ -40,13 +44,21 @@ pub(super) fn ses(record: &Map<String, Value>, mut cx: Cx<'_>) {
         Some("Notification") => {
             sns_id = str_of(record, "MessageId").map(str::to_string);
             match record.get("Message") {
+                // A `Message` cut by a mail system on its way to an email
+                // subscription: what it says before the cut.
                 Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
                     Ok(Value::Object(o)) => {
                         parsed = o;
                         &parsed
                     }
                     Ok(_) => return cx.skip("an SNS notification whose `Message` is not an SES notification"),
-                    Err(e) => return cx.error(format!("the SNS `Message` is not JSON: {}", invalid(&e, None))),
+                    Err(e) => match super::salvage(s) {
+                        Some(Value::Object(o)) if o.contains_key("notificationType") => {
+                            parsed = o;
+                            &parsed
+                        }
+                        _ => return cx.error(format!("the SNS `Message` is not JSON: {}", invalid(&e, None))),
+                    },
                 },
                 Some(Value::Object(o)) => o,
                 _ => return cx.error("an SNS notification without a `Message`"),
