@@ -38,6 +38,9 @@ pub struct LayerSummary {
     pub lifecycle_replaced: bool,
     /// New global rules.
     pub rules: usize,
+    /// Phrases it adds to the phrase tables (a table of the same name in a
+    /// lower layer gains them).
+    pub phrases: usize,
     /// New receivers.
     pub receivers: Vec<String>,
     /// Whether it is the lowest layer (it changes nothing; it is the base).
@@ -72,6 +75,9 @@ impl LayerSummary {
         }
         if self.rules > 0 {
             parts.push(format!("adds {}, tried first", count(self.rules, "global rule")));
+        }
+        if self.phrases > 0 {
+            parts.push(format!("adds {} to the phrase tables", count(self.phrases, "phrase")));
         }
         if !self.receivers.is_empty() {
             let names: Vec<String> = self.receivers.iter().map(|r| format!("`{r}`")).collect();
@@ -178,6 +184,12 @@ fn apply(
             }
             summary.rules += 1;
             Some(Item::Rule(r))
+        }
+        Item::Phrases(p) => {
+            if layer > 0 {
+                summary.phrases += p.entries.iter().filter(|e| !e.except).map(|e| e.patterns.len()).sum::<usize>();
+            }
+            Some(Item::Phrases(p))
         }
         Item::Receiver(r) => {
             if let Some(base) = find_receiver(below, &r.name.node) {
