@@ -142,13 +142,18 @@ impl<'a> Event<'a> {
 
     /// The recipient's domain, as written.
     pub fn domain(&self) -> &str {
-        self.recipient.rsplit_once('@').map_or("", |(_, d)| d)
+        memchr::memrchr(b'@', self.recipient.as_bytes()).map_or("", |at| &self.recipient[at + 1..])
     }
 
     /// The phase, leniently: `RCPT`, `rcpt to` and `RCPT TO` are `rcpt`.
     pub fn phase(&self) -> Option<Phase> {
-        let p = self.phase.as_deref()?.trim().to_ascii_lowercase();
+        let p = self.phase.as_deref()?.trim();
         let word = p.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
+        let mut lower = [0u8; 16];
+        let buf = lower.get_mut(..word.len())?;
+        buf.copy_from_slice(word.as_bytes());
+        buf.make_ascii_lowercase();
+        let word = std::str::from_utf8(buf).unwrap_or("");
         match word {
             "ehlo" => Some(Phase::Helo),
             "greeting" | "banner" | "conn" => Some(Phase::Connect),

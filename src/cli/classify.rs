@@ -17,6 +17,15 @@ pub struct Args {
     /// `json` (one verdict per line, the default, on a terminal or not) or `text` for people.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
+    /// Worker threads (default: the machine's cores, at most 8). Verdicts
+    /// keep the input order whatever the number.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+}
+
+/// The default number of classify workers: the machine's cores, at most 8.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
 }
 
 /// A verdict as one line for people.
@@ -46,7 +55,8 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
         }
     };
     let out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let report = stream(&policy, input, out, &mut std::io::stderr().lock(), format)?;
+    let threads = args.threads.map_or_else(default_threads, usize::from);
+    let report = stream_threads(&policy, input, out, &mut std::io::stderr().lock(), format, threads)?;
     Ok(if report.bad > 0 { Exit::Invalid } else { Exit::Ok })
 }
 
@@ -67,11 +77,23 @@ pub const BATCH_BYTES: usize = 16 << 20;
 pub fn stream(
     policy: &crate::Policy,
     input: impl std::io::BufRead,
-    mut out: impl Write,
+    out: impl Write,
     err: &mut impl Write,
     format: Format,
 ) -> std::io::Result<super::input::Report> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    stream_threads(policy, input, out, err, format, default_threads())
+}
+
+/// [`stream`] with `threads` workers (1: all on the calling thread).
+pub fn stream_threads(
+    policy: &crate::Policy,
+    input: impl std::io::BufRead,
+    mut out: impl Write,
+    err: &mut impl Write,
+    format: Format,
+    threads: usize,
+) -> std::io::Result<super::input::Report> {
+    let workers = threads.max(1);
     let mut lines = crate::event::Lines::new(input);
     let mut buf = Vec::new();
     let mut report = super::input::Report::default();
