@@ -164,9 +164,10 @@ fn classify_chunk(policy: &crate::Policy, lines: &[crate::event::Line], format: 
                     Ok(event) => {
                         let v = policy.classify(&event);
                         let written = match format {
-                            Format::Json => serde_json::to_writer(&mut c.out, &VerdictJson::new(&event, &v))
-                                .map_err(std::io::Error::other)
-                                .and_then(|()| c.out.write_all(b"\n")),
+                            Format::Json => {
+                                VerdictJson::new(&event, &v).write_json(&mut c.out);
+                                c.out.write_all(b"\n")
+                            }
                             Format::Text => writeln!(c.out, "{}", text_line(&event, &v)),
                         };
                         if let Err(e) = written {

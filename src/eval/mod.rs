@@ -107,6 +107,98 @@ impl<'a> VerdictJson<'a> {
             version: v.version,
         }
     }
+
+    /// Appends the verdict as one JSON object, byte for byte what
+    /// `serde_json::to_writer` writes, without serde's per-field machinery:
+    /// the CLI writes one per event.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        fn string(out: &mut Vec<u8>, s: &str) {
+            if !needs_escape(s.as_bytes()) {
+                out.push(b'"');
+                out.extend_from_slice(s.as_bytes());
+                out.push(b'"');
+            } else {
+                // Escapes as serde_json does; writing to a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, s);
+            }
+        }
+        /// Whether a byte is `"`, `\\` or a control character, eight bytes
+        /// at a time (the classic has-zero-byte test on each condition).
+        fn needs_escape(b: &[u8]) -> bool {
+            const LO: u64 = 0x0101_0101_0101_0101;
+            const HI: u64 = 0x8080_8080_8080_8080;
+            let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+            let mut chunks = b.chunks_exact(8);
+            for c in &mut chunks {
+                let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+                // A byte under 0x20: x - 0x20 borrows into a byte whose top bit x lacks.
+                let below = x.wrapping_sub(LO * 0x20) & !x & HI;
+                if below | zero(x ^ (LO * u64::from(b'"'))) | zero(x ^ (LO * u64::from(b'\\'))) != 0 {
+                    return true;
+                }
+            }
+            chunks.remainder().iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+        }
+        fn opt(out: &mut Vec<u8>, s: Option<&str>) {
+            match s {
+                Some(s) => string(out, s),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        fn number(out: &mut Vec<u8>, n: u32) {
+            let mut digits = [0u8; 10];
+            let mut i = digits.len();
+            let mut n = n;
+            loop {
+                i -= 1;
+                digits[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(&digits[i..]);
+        }
+        out.extend_from_slice(b"{\"schema\":");
+        number(out, self.schema);
+        out.extend_from_slice(b",\"id\":");
+        opt(out, self.id);
+        out.extend_from_slice(b",\"recipient\":");
+        string(out, self.recipient);
+        out.extend_from_slice(b",\"class\":");
+        string(out, self.class);
+        out.extend_from_slice(b",\"reason\":");
+        string(out, self.reason);
+        out.extend_from_slice(b",\"scope\":");
+        string(out, self.scope);
+        out.extend_from_slice(b",\"receiver\":");
+        opt(out, self.receiver);
+        out.extend_from_slice(b",\"rule\":");
+        opt(out, self.rule);
+        out.extend_from_slice(b",\"source\":");
+        opt(out, self.source);
+        out.extend_from_slice(b",\"code\":");
+        match self.code {
+            Some(c) => number(out, u32::from(c)),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"status\":");
+        match self.status {
+            Some(st) => {
+                out.push(b'"');
+                number(out, u32::from(st.class));
+                out.push(b'.');
+                number(out, u32::from(st.subject));
+                out.push(b'.');
+                number(out, u32::from(st.detail));
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"version\":");
+        string(out, self.version);
+        out.push(b'}');
+    }
 }
 
 /// Per-thread scratch space, so classification does not allocate lists.
@@ -620,5 +712,40 @@ pub(crate) fn atom(a: &Atom, cx: &EvalCtx) -> bool {
             };
             found(false) && !found(true)
         }
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::VerdictJson;
+    use crate::event::Event;
+
+    /// The hand-written writer gives serde_json's bytes: for every corpus
+    /// answer, and for ids and recipients that need escaping.
+    #[test]
+    fn write_json_is_serde_json() {
+        let policy = crate::load::compile_shipped().policy.expect("the shipped policy compiles");
+        let corpus = include_str!("../../tests/data/responses.jsonl");
+        let mut lines: Vec<String> = corpus.lines().map(String::from).collect();
+        lines.push(
+            r#"{"id":"q\"uo\\te\u0001 é","recipient":"a\"b@example.org","code":550,"text":"user unknown"}"#.into(),
+        );
+        lines.push(r#"{"recipient":"tab\t@example.org","status":"4.2.2","text":"mailbox full"}"#.into());
+        for l in &lines {
+            let e = Event::parse(l).expect("a valid event");
+            let v = policy.classify(&e);
+            let j = VerdictJson::new(&e, &v);
+            let mut mine = Vec::new();
+            j.write_json(&mut mine);
+            assert_eq!(String::from_utf8(mine).unwrap(), serde_json::to_string(&j).unwrap(), "{l}");
+        }
+        let e = Event::parse(&lines[0]).expect("a valid event");
+        let v = policy.classify(&e);
+        proptest::proptest!(|(id in "\\PC{0,40}|[\\x00-\\x7f]{0,40}", rcpt in "[ -~\\t\\n\"\\\\é]{0,30}")| {
+            let j = VerdictJson::of(Some(&id), &rcpt, &v);
+            let mut mine = Vec::new();
+            j.write_json(&mut mine);
+            proptest::prop_assert_eq!(String::from_utf8(mine).unwrap(), serde_json::to_string(&j).unwrap());
+        });
     }
 }
