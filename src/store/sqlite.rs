@@ -192,6 +192,13 @@ fn write_batch(conn: &Connection, batch: &Commit, mut claimed: FxHashSet<String>
          strikes = excluded.strikes, last_reason = excluded.last_reason, updated = excluded.updated,
          since = excluded.since, via = excluded.via, error_reason = excluded.error_reason, history = excluded.history"
     ))?;
+    // A contact whose delivery state stayed is updated without touching the
+    // `contacts_delivery` index; a new one, or one whose state changed, is
+    // upserted.
+    let mut update = conn.prepare_cached(
+        "UPDATE contacts SET consent = ?3, strikes = ?4, last_reason = ?5, updated = ?6, since = ?7, via = ?8,
+         error_reason = ?9, history = ?10 WHERE address = ?1 AND delivery = ?2",
+    )?;
     // In key order: neighbouring rows share their pages.
     let mut contacts: Vec<&Contact> = batch.contacts.iter().collect();
     contacts.sort_unstable_by(|a, b| a.address.cmp(&b.address));
@@ -200,7 +207,7 @@ fn write_batch(conn: &Connection, batch: &Commit, mut claimed: FxHashSet<String>
         history.clear();
         serde_json::to_writer(&mut history, &c.history).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let history = std::str::from_utf8(&history).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        upsert.execute(params![
+        let row = params![
             c.address,
             c.delivery,
             c.consent,
@@ -211,7 +218,10 @@ fn write_batch(conn: &Connection, batch: &Commit, mut claimed: FxHashSet<String>
             c.via,
             c.error_reason,
             history
-        ])?;
+        ];
+        if update.execute(row)? == 0 {
+            upsert.execute(row)?;
+        }
     }
     let mut seen = conn.prepare_cached("INSERT OR IGNORE INTO seen (id) VALUES (?1)")?;
     let mut events: Vec<&str> = batch.events.iter().filter(|id| !claimed.remove(id.as_str())).map(String::as_str).collect();
