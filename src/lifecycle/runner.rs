@@ -62,7 +62,7 @@ use crate::policy::Policy;
 use crate::store::{Commit, LogEntry, ProcessedReader, Store, StoreError};
 
 /// The most events committed together.
-pub const BATCH_EVENTS: usize = 50_000;
+pub const BATCH_EVENTS: usize = 20_000;
 
 /// The most bytes of event lines held in one batch (a batch ends at
 /// whichever of this and [`BATCH_EVENTS`] comes first), so that memory stays
@@ -180,10 +180,11 @@ pub fn event_id(event: &Event, line: &str) -> String {
     }
 }
 
-/// The most contacts a runner keeps from one transaction to the next (see
-/// [`crate::store::Tx::generation`]), so that the contacts of the next batches are not read
-/// again: those of a large list's recent campaigns.
-pub const CACHE_CONTACTS: usize = 100_000;
+/// About how much memory a runner gives to the contacts it keeps from one
+/// transaction to the next (see [`crate::store::Tx::generation`]), so that
+/// the next batches need not read them again: the contacts of a large list's
+/// recent campaigns, with their strike history.
+pub const CACHE_BYTES: usize = 64 << 20;
 
 /// Runs events through the lifecycle into a store.
 pub struct Runner<'p, S> {
@@ -197,37 +198,62 @@ pub struct Runner<'p, S> {
 
 /// The contacts this runner committed, as they are in the store while no
 /// other writer commits (the store's generation is unchanged); each with
-/// the number of the batch that last committed it.
+/// the number of the batch that last committed it. `bytes`: their
+/// estimated size.
 #[derive(Default)]
 struct Cache {
     contacts: FxHashMap<String, (Contact, u64)>,
     generation: Option<u64>,
     batch: u64,
+    bytes: usize,
+}
+
+/// About how many bytes a contact takes in memory.
+fn weight(c: &Contact) -> usize {
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let marks: usize = c.history.iter().map(|m| 96 + m.campaign.len() + text(&m.reason) + text(&m.receiver)).sum();
+    320 + 2 * c.address.len() + c.delivery.len() + c.consent.len() + text(&c.last_reason) + marks
 }
 
 impl Cache {
+    /// Forgets every contact.
+    fn clear(&mut self) {
+        self.contacts.clear();
+        self.bytes = 0;
+    }
+
+    /// Takes a contact out (it goes back when its batch is committed).
+    fn take(&mut self, address: &str) -> Option<Contact> {
+        let (c, _) = self.contacts.remove(address)?;
+        self.bytes = self.bytes.saturating_sub(weight(&c));
+        Some(c)
+    }
+
     /// Keeps the contacts of a committed batch, dropping older ones past
-    /// [`CACHE_CONTACTS`].
+    /// [`CACHE_BYTES`].
     fn keep(&mut self, contacts: Vec<Contact>) {
         self.batch += 1;
         let batch = self.batch;
         for c in contacts {
-            self.contacts.insert(c.address.clone(), (c, batch));
+            self.bytes += weight(&c);
+            if let Some((old, _)) = self.contacts.insert(c.address.clone(), (c, batch)) {
+                self.bytes = self.bytes.saturating_sub(weight(&old));
+            }
         }
-        let mut excess = self.contacts.len().saturating_sub(CACHE_CONTACTS);
-        if excess > 0 {
-            self.contacts.retain(|_, (_, b)| {
-                let drop = excess > 0 && *b != batch;
-                excess -= usize::from(drop);
+        // Older batches' contacts go first, then any.
+        for older_only in [true, false] {
+            if self.bytes <= CACHE_BYTES {
+                break;
+            }
+            let mut bytes = self.bytes;
+            self.contacts.retain(|_, (c, b)| {
+                let drop = bytes > CACHE_BYTES && (!older_only || *b != batch);
+                if drop {
+                    bytes = bytes.saturating_sub(weight(c));
+                }
                 !drop
             });
-        }
-        if excess > 0 {
-            self.contacts.retain(|_, _| {
-                let drop = excess > 0;
-                excess -= usize::from(drop);
-                !drop
-            });
+            self.bytes = bytes;
         }
     }
 }
@@ -418,7 +444,7 @@ impl<'p, S: Store> Runner<'p, S> {
         let mut tx = self.store.write()?;
         let generation = tx.generation()?;
         if generation.is_none() || generation != self.cache.generation {
-            self.cache.contacts.clear();
+            self.cache.clear();
         }
         self.cache.generation = generation;
         let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
@@ -451,7 +477,7 @@ impl<'p, S: Store> Runner<'p, S> {
         }
         drop(group_of);
         let mut contacts: Vec<Option<Contact>> =
-            groups.iter().map(|(a, _, _)| self.cache.contacts.remove(*a).map(|(c, _)| c)).collect();
+            groups.iter().map(|(a, _, _)| self.cache.take(a)).collect();
         let missing: Vec<&str> =
             groups.iter().zip(&contacts).filter(|(_, c)| c.is_none()).map(|((a, _, _), _)| *a).collect();
         if !missing.is_empty() {
