@@ -114,11 +114,18 @@ fn write_transitions(out: &mut impl Write, outcomes: &[Outcome], version: &str) 
         return out.write_all(&one(outcomes)?);
     }
     let size = outcomes.len().div_ceil(workers);
-    let parts: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = outcomes.chunks(size).map(|c| s.spawn(move || one(c))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("a writer panicked")))).collect()
+    let (mine, theirs) = outcomes.split_at(size.min(outcomes.len()));
+    let (first, rest): (std::io::Result<Vec<u8>>, Vec<std::io::Result<Vec<u8>>>) = std::thread::scope(|s| {
+        let handles: Vec<_> = theirs.chunks(size).map(|c| s.spawn(move || one(c))).collect();
+        let first = one(mine);
+        let rest = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("a writer panicked"))))
+            .collect();
+        (first, rest)
     });
-    for part in parts {
+    out.write_all(&first?)?;
+    for part in rest {
         out.write_all(&part?)?;
     }
     Ok(())

@@ -202,7 +202,7 @@ pub struct Runner<'p, S> {
 /// estimated size.
 #[derive(Default)]
 struct Cache {
-    contacts: FxHashMap<String, (Contact, u64)>,
+    contacts: FxHashMap<String, (Box<Contact>, u64)>,
     generation: Option<u64>,
     batch: u64,
     bytes: usize,
@@ -226,7 +226,7 @@ impl Cache {
     fn take(&mut self, address: &str) -> Option<Contact> {
         let (c, _) = self.contacts.remove(address)?;
         self.bytes = self.bytes.saturating_sub(weight(&c));
-        Some(c)
+        Some(*c)
     }
 
     /// Keeps the contacts of a committed batch, dropping older ones past
@@ -236,7 +236,7 @@ impl Cache {
         let batch = self.batch;
         for c in contacts {
             self.bytes += weight(&c);
-            if let Some((old, _)) = self.contacts.insert(c.address.clone(), (c, batch)) {
+            if let Some((old, _)) = self.contacts.insert(c.address.clone(), (Box::new(c), batch)) {
                 self.bytes = self.bytes.saturating_sub(weight(&old));
             }
         }
@@ -622,9 +622,12 @@ fn each<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) -> Result<(), RunEr
     }
     let size = items.len().div_ceil(workers);
     let f = &f;
+    let (mine, theirs) = items.split_at_mut(size.min(items.len()));
     std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks_mut(size).map(|c| s.spawn(move || c.iter_mut().for_each(f))).collect();
-        let mut failed = None;
+        // This thread takes the first share: fewer threads come and go.
+        let handles: Vec<_> = theirs.chunks_mut(size).map(|c| s.spawn(move || c.iter_mut().for_each(f))).collect();
+        let here = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mine.iter_mut().for_each(f)));
+        let mut failed = here.err().map(|p| RunError::Panic(panic_message(p.as_ref())));
         for h in handles {
             if let Err(p) = h.join() {
                 failed.get_or_insert(RunError::Panic(panic_message(p.as_ref())));
