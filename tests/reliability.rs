@@ -488,8 +488,10 @@ fn kept_contacts_are_read_again_after_another_writer_commits() {
                 "code": 552, "status": "5.2.2", "text": "552 5.2.2 mailbox full"})
         }))
     };
-    let unsubscribe =
-        lines((0..20).map(|i| json!({"id": format!("u{i}"), "type": "unsubscribe", "recipient": format!("k{i}@example.org")})));
+    let unsubscribe = lines(
+        (0..20)
+            .map(|i| json!({"id": format!("u{i}"), "type": "unsubscribe", "recipient": format!("k{i}@example.org")})),
+    );
     let parts = [soft("c1"), soft("c2"), unsubscribe + soft("c3").as_str(), soft("c4")];
     let mut a = Runner::new(&policy, SqliteStore::open(&db).unwrap()).unwrap().batch_events(9);
     let mut b = Runner::new(&policy, SqliteStore::open(&db).unwrap()).unwrap().batch_events(9);
@@ -540,7 +542,7 @@ fn a_run_killed_between_batches_loses_no_printed_transition() {
         conn.query_row("SELECT count(*) FROM seen", [], |r| r.get::<_, i64>(0)).ok()
     };
     let start = std::time::Instant::now();
-    while start.elapsed() < std::time::Duration::from_secs(60) && !committed().is_some_and(|n| n > 0) {
+    while start.elapsed() < std::time::Duration::from_secs(60) && committed().is_none_or(|n| n <= 0) {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     child.kill().ok();

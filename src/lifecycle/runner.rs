@@ -184,7 +184,7 @@ pub fn event_id(event: &Event, line: &str) -> String {
 /// transaction to the next (see [`crate::store::Tx::generation`]), so that
 /// the next batches need not read them again: the contacts of a large list's
 /// recent campaigns, with their strike history.
-pub const CACHE_BYTES: usize = 64 << 20;
+pub const CACHE_BYTES: usize = 32 << 20;
 
 /// Runs events through the lifecycle into a store.
 pub struct Runner<'p, S> {
@@ -476,8 +476,7 @@ impl<'p, S: Store> Runner<'p, S> {
             }
         }
         drop(group_of);
-        let mut contacts: Vec<Option<Contact>> =
-            groups.iter().map(|(a, _, _)| self.cache.take(a)).collect();
+        let mut contacts: Vec<Option<Contact>> = groups.iter().map(|(a, _, _)| self.cache.take(a)).collect();
         let missing: Vec<&str> =
             groups.iter().zip(&contacts).filter(|(_, c)| c.is_none()).map(|((a, _, _), _)| *a).collect();
         if !missing.is_empty() {
@@ -641,11 +640,7 @@ fn each<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) -> Result<(), RunEr
 /// gives each event its id, drops repeats within the batch and the events
 /// `hint` knows as processed, and classifies the bounces — parsing and
 /// classification on every core.
-fn prepare<'b, 'p>(
-    policy: &'p Policy,
-    batch: &'b Batch,
-    hint: &mut dyn FnMut(&[&str]) -> Result<Vec<bool>, StoreError>,
-) -> Result<Prepared<'b, 'p>, RunError> {
+fn prepare<'b, 'p>(policy: &'p Policy, batch: &'b Batch, hint: &mut Hint<'_>) -> Result<Prepared<'b, 'p>, RunError> {
     type Parsed<'b, 'p> = (usize, &'b [u8], Option<Result<Item<'b, 'p>, String>>);
     let mut parsed: Vec<Parsed<'b, '_>> =
         batch.lines.iter().map(|(n, r)| (*n, batch.text.get(r.clone()).unwrap_or(&[]), None)).collect();
@@ -684,13 +679,17 @@ fn prepare<'b, 'p>(
     Ok(Prepared { items, bad, read, duplicates })
 }
 
+/// Which of these ids the store has processed (a hint, outside any transaction).
+type Hint<'a> = dyn FnMut(&[&str]) -> Result<Vec<bool>, StoreError> + 'a;
+
 /// One in this many of a batch's events is looked up first for the hint;
 /// all of them only when one of those was processed.
 const HINT_SAMPLE: usize = 64;
 
 /// Parses one line into an event with its id, `at` and contact.
 fn parse_line<'b, 'p>(n: usize, bytes: &'b [u8]) -> Result<Item<'b, 'p>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("the line is not UTF-8 (byte {})", e.valid_up_to() + 1))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| format!("the line is not UTF-8 (byte {})", e.valid_up_to() + 1))?;
     let event = Event::parse(text)?;
     let id = event_id(&event, text);
     let at = event.at.as_deref().and_then(parse_at);

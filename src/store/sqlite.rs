@@ -224,7 +224,8 @@ fn write_batch(conn: &Connection, batch: &Commit, mut claimed: FxHashSet<String>
         }
     }
     let mut seen = conn.prepare_cached("INSERT OR IGNORE INTO seen (id) VALUES (?1)")?;
-    let mut events: Vec<&str> = batch.events.iter().filter(|id| !claimed.remove(id.as_str())).map(String::as_str).collect();
+    let mut events: Vec<&str> =
+        batch.events.iter().filter(|id| !claimed.remove(id.as_str())).map(String::as_str).collect();
     events.sort_unstable();
     for id in events {
         seen.execute([id])?;
