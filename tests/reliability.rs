@@ -286,7 +286,7 @@ fn a_closed_stdout_rolls_the_batch_back() {
 
 #[test]
 fn batches_are_bounded_by_bytes() {
-    // Lines near the 1 MiB limit: a batch ends at BATCH_BYTES, not after 50,000 of them.
+    // Lines near the 1 MiB limit: a batch ends at BATCH_BYTES, not after BATCH_EVENTS of them.
     let policy = rebound::load::compile_shipped().policy.unwrap();
     let text_len = 900 * 1024;
     let n = rebound::lifecycle::runner::BATCH_BYTES / text_len + 8;

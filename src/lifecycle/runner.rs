@@ -5,9 +5,12 @@
 //! derived from the line), drop events already processed earlier in the
 //! batch (and, as a hint, in the store), classify the bounces (on every
 //! core, outside any lock); then, inside one write transaction, drop the
-//! events the store has processed, read the contacts, order each contact's
-//! events by `at` (events without `at` keep their place), apply them, hand
-//! the outcomes out, and commit.
+//! events the store has processed (claiming the others), read the contacts
+//! (or take those this runner committed, while no other writer has
+//! committed since), order each contact's events by `at` (events without
+//! `at` keep their place), apply them, hand the outcomes out, and commit.
+//! While one batch is in its transaction, the next is read and prepared on
+//! other threads (when the store has a [`Store::processed_reader`]).
 //!
 //! So the store is exactly-once per event id, even with other writers on the
 //! same database (they wait for the transaction; none reads a state another
