@@ -38,7 +38,7 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
             return Ok(Exit::Invalid);
         }
     };
-    let store = match SqliteStore::open(&args.db) {
+    let store = match SqliteStore::open(&args.db).and_then(|mut s| s.checkpoint_in_background().map(|()| s)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot open the database {}: {e}", args.db.display());
