@@ -272,4 +272,53 @@ impl<R: BufRead> Lines<R> {
             }
         }))
     }
+
+    /// The next line appended to `bytes` (without its line break), for a
+    /// reader that keeps many lines in one buffer: `Line::Text` carries its
+    /// number and no text — the line is `bytes[len_before..]`, checked to be
+    /// UTF-8; a bad line leaves `bytes` as it was. `None` at the end of input.
+    pub fn append_line(&mut self, bytes: &mut Vec<u8>) -> std::io::Result<Option<Line>> {
+        let start = bytes.len();
+        let mut too_long = false;
+        let mut any = false;
+        loop {
+            let chunk = self.reader.fill_buf()?;
+            if chunk.is_empty() {
+                break;
+            }
+            any = true;
+            let (take, done) = match memchr::memchr(b'\n', chunk) {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            if !too_long {
+                let room = MAX_EVENT_LINE_BYTES.saturating_sub(bytes.len() - start);
+                bytes.extend_from_slice(chunk.get(..take.min(room)).unwrap_or(&[]));
+                too_long = take > room;
+            }
+            self.reader.consume(take);
+            if done {
+                break;
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
+        self.number += 1;
+        while bytes.len() > start && bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            bytes.pop();
+        }
+        let line = if too_long {
+            Line::Bad(self.number, format!("the line is longer than {MAX_EVENT_LINE_BYTES} bytes"))
+        } else {
+            match std::str::from_utf8(bytes.get(start..).unwrap_or(&[])) {
+                Ok(_) => Line::Text(self.number, String::new()),
+                Err(e) => Line::Bad(self.number, format!("the line is not UTF-8 (byte {})", e.valid_up_to() + 1)),
+            }
+        };
+        if matches!(line, Line::Bad(..)) {
+            bytes.truncate(start);
+        }
+        Ok(Some(line))
+    }
 }

@@ -286,7 +286,7 @@ fn a_closed_stdout_rolls_the_batch_back() {
 
 #[test]
 fn batches_are_bounded_by_bytes() {
-    // Lines near the 1 MiB limit: a batch ends at BATCH_BYTES, not after 50,000 of them.
+    // Lines near the 1 MiB limit: a batch ends at BATCH_BYTES, not after BATCH_EVENTS of them.
     let policy = rebound::load::compile_shipped().policy.unwrap();
     let text_len = 900 * 1024;
     let n = rebound::lifecycle::runner::BATCH_BYTES / text_len + 8;
@@ -405,4 +405,161 @@ proptest::proptest! {
         proptest::prop_assert_eq!(handed_out, summary.processed);
         proptest::prop_assert_eq!(reported.len(), summary.bad);
     }
+}
+
+#[path = "../benches/data/events.rs"]
+mod list;
+
+/// Everything a database holds: every column of every contact (the strike
+/// history too), each contact's log in order (its `seq` aside: batches
+/// number it differently), and the processed ids.
+type Full = (Vec<Vec<Option<String>>>, Vec<Vec<Option<String>>>, Vec<String>);
+
+fn full_state(db: &Path) -> Full {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let rows = |sql: &str| -> Vec<Vec<Option<String>>> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let n = stmt.column_count();
+        stmt.query_map([], |r| (0..n).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<Result<Vec<_>, _>>())
+            .unwrap()
+            .map(|row| row.unwrap().into_iter().map(|v| Some(format!("{v:?}"))).collect())
+            .collect()
+    };
+    let contacts = rows("SELECT * FROM contacts ORDER BY address");
+    let log = rows(
+        "SELECT event, address, kind, at, from_delivery, from_consent, to_delivery, to_consent, rule, strike_rule,
+         class, reason, verdict_rule, reactivation, strikes, version FROM log ORDER BY address, seq",
+    );
+    let mut stmt = conn.prepare("SELECT id FROM seen ORDER BY id").unwrap();
+    let seen = stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<Vec<String>, _>>().unwrap();
+    (contacts, log, seen)
+}
+
+/// The ids a run printed, in order.
+fn printed(stdout: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn batching_and_the_kept_contacts_change_no_state() {
+    // Ten campaigns over 300 contacts: each contact is in many batches, so
+    // the contacts kept between transactions and the batch prepared during
+    // the previous one's transaction are used again and again.
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("list.jsonl");
+    let mut text = Vec::new();
+    list::write(3_000, 300, &mut text).unwrap();
+    std::fs::write(&events, &text).unwrap();
+    // One batch: nothing kept from a previous transaction, nothing prepared beside one.
+    let one = dir.path().join("one.db");
+    let reference = run(&events, &one, 1_000_000).output().unwrap();
+    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+    let expected = full_state(&one);
+    assert_eq!(expected.2.len(), 3_000);
+    for batch in [7, 128, 1_000] {
+        let db = dir.path().join(format!("b{batch}.db"));
+        let out = run(&events, &db, batch).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.stdout, reference.stdout, "batches of {batch} print other transitions");
+        assert!(full_state(&db) == expected, "batches of {batch} end in another state");
+        // The re-run: everything already processed, nothing printed, nothing changed.
+        let again = run(&events, &db, batch).output().unwrap();
+        assert!(String::from_utf8_lossy(&again.stderr).contains("0 processed, 3000 already processed"));
+        assert!(again.stdout.is_empty());
+        assert!(full_state(&db) == expected, "the re-run in batches of {batch} changed the state");
+    }
+}
+
+#[test]
+fn kept_contacts_are_read_again_after_another_writer_commits() {
+    // Runner `a` keeps the contacts of its batches; runner `b`, another
+    // connection, changes the same contacts between `a`'s runs. `a` must see
+    // `b`'s strikes and unsubscribes, not its own older copies.
+    let policy = rebound::load::compile_shipped().policy.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("two.db");
+    let soft = |campaign: &str| {
+        lines((0..40).map(|i| {
+            json!({"id": format!("{campaign}-{i}"), "recipient": format!("k{i}@example.org"), "campaign": campaign,
+                "code": 552, "status": "5.2.2", "text": "552 5.2.2 mailbox full"})
+        }))
+    };
+    let unsubscribe = lines(
+        (0..20)
+            .map(|i| json!({"id": format!("u{i}"), "type": "unsubscribe", "recipient": format!("k{i}@example.org")})),
+    );
+    let parts = [soft("c1"), soft("c2"), unsubscribe + soft("c3").as_str(), soft("c4")];
+    let mut a = Runner::new(&policy, SqliteStore::open(&db).unwrap()).unwrap().batch_events(9);
+    let mut b = Runner::new(&policy, SqliteStore::open(&db).unwrap()).unwrap().batch_events(9);
+    for (i, part) in parts.iter().enumerate() {
+        let runner = if i % 2 == 0 { &mut a } else { &mut b };
+        let summary = runner.run(part.as_bytes(), |_| Ok(()), |_, _| Ok(())).unwrap();
+        assert_eq!(summary.duplicates, 0);
+    }
+    // The same events through one runner on a fresh database.
+    let alone = dir.path().join("alone.db");
+    let mut one = Runner::new(&policy, SqliteStore::open(&alone).unwrap()).unwrap().batch_events(9);
+    for part in &parts {
+        one.run(part.as_bytes(), |_| Ok(()), |_, _| Ok(())).unwrap();
+    }
+    let (contacts, _, seen) = state(&db);
+    assert_eq!((contacts.clone(), seen), {
+        let (c, _, s) = state(&alone);
+        (c, s)
+    });
+    // Four campaigns of soft bounces: every contact struck out; the first 20 opted out.
+    assert!(contacts.iter().all(|c| c.1 == "error" && c.3 == 4), "{contacts:?}");
+    assert_eq!(contacts.iter().filter(|c| c.2 == "opted_out").count(), 20);
+}
+
+#[test]
+fn a_run_killed_between_batches_loses_no_printed_transition() {
+    // Small batches, killed as soon as one is committed: whatever is in the
+    // store was printed first, and the re-run prints the rest and ends in
+    // the state of a clean run.
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("list.jsonl");
+    let mut text = Vec::new();
+    list::write(30_000, 2_000, &mut text).unwrap();
+    std::fs::write(&events, &text).unwrap();
+    let clean = dir.path().join("clean.db");
+    assert!(run(&events, &clean, 500).output().unwrap().status.success());
+
+    let db = dir.path().join("killed.db");
+    let mut child = run(&events, &db, 500).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut { stdout }, &mut out).unwrap();
+        out
+    });
+    let committed = || {
+        let conn = rusqlite::Connection::open(&db).ok()?;
+        conn.query_row("SELECT count(*) FROM seen", [], |r| r.get::<_, i64>(0)).ok()
+    };
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(60) && committed().is_none_or(|n| n <= 0) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().ok();
+    child.wait().unwrap();
+    let first = printed(&reader.join().unwrap());
+    let (_, _, seen) = full_state(&db);
+    let shown: std::collections::HashSet<&String> = first.iter().collect();
+    assert!(seen.iter().all(|id| shown.contains(id)), "a committed event was not printed before its commit");
+
+    let again = run(&events, &db, 500).output().unwrap();
+    assert!(again.status.success());
+    let second = printed(&again.stdout);
+    // The re-run prints exactly what the store did not have.
+    let mut all: Vec<&String> = seen.iter().chain(&second).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 30_000, "an event was neither committed before the kill nor printed by the re-run");
+    assert!(second.iter().all(|id| !seen.contains(id)), "the re-run printed a committed event again");
+    assert!(full_state(&db) == full_state(&clean), "the killed and resumed run ended elsewhere");
 }

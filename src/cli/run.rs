@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::input::open;
 use super::{Exit, load_policy};
-use crate::lifecycle::runner::{Runner, Summary};
+use crate::lifecycle::runner::{Outcome, Runner, Summary};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Filter, Store};
 
@@ -38,7 +38,7 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
             return Ok(Exit::Invalid);
         }
     };
-    let store = match SqliteStore::open(&args.db) {
+    let store = match SqliteStore::open(&args.db).and_then(|mut s| s.checkpoint_in_background().map(|()| s)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot open the database {}: {e}", args.db.display());
@@ -68,10 +68,7 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
                 bar.inc(outcomes.len() as u64);
             }
             if !quiet {
-                for o in outcomes {
-                    serde_json::to_writer(&mut out, &o.json(&version))?;
-                    out.write_all(b"\n")?;
-                }
+                write_transitions(&mut out, outcomes, &version)?;
             }
             out.flush()
         },
@@ -99,6 +96,39 @@ pub fn run(policy: Vec<Layer>, args: Args) -> std::io::Result<Exit> {
         store.list(&Filter { delivery: Some("error".into()), ..Filter::default() }).map(|v| v.len()).unwrap_or(0);
     print_summary(&summary, in_error)?;
     Ok(if summary.bad > 0 { Exit::Invalid } else { Exit::Ok })
+}
+
+/// Writes the transitions as JSON Lines, in order; a large batch's are
+/// serialised on every core (the commit waits for them).
+fn write_transitions(out: &mut impl Write, outcomes: &[Outcome], version: &str) -> std::io::Result<()> {
+    let one = |outcomes: &[Outcome]| -> std::io::Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(outcomes.len() * 512);
+        for o in outcomes {
+            serde_json::to_writer(&mut buf, &o.json(version))?;
+            buf.push(b'\n');
+        }
+        Ok(buf)
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if workers == 1 || outcomes.len() < 4096 {
+        return out.write_all(&one(outcomes)?);
+    }
+    let size = outcomes.len().div_ceil(workers);
+    let (mine, theirs) = outcomes.split_at(size.min(outcomes.len()));
+    let (first, rest): (std::io::Result<Vec<u8>>, Vec<std::io::Result<Vec<u8>>>) = std::thread::scope(|s| {
+        let handles: Vec<_> = theirs.chunks(size).map(|c| s.spawn(move || one(c))).collect();
+        let first = one(mine);
+        let rest = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("a writer panicked"))))
+            .collect();
+        (first, rest)
+    });
+    out.write_all(&first?)?;
+    for part in rest {
+        out.write_all(&part?)?;
+    }
+    Ok(())
 }
 
 fn print_summary(s: &Summary, in_error: usize) -> std::io::Result<()> {

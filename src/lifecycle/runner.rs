@@ -5,9 +5,12 @@
 //! derived from the line), drop events already processed earlier in the
 //! batch (and, as a hint, in the store), classify the bounces (on every
 //! core, outside any lock); then, inside one write transaction, drop the
-//! events the store has processed, read the contacts, order each contact's
-//! events by `at` (events without `at` keep their place), apply them, hand
-//! the outcomes out, and commit.
+//! events the store has processed (claiming the others), read the contacts
+//! (or take those this runner committed, while no other writer has
+//! committed since), order each contact's events by `at` (events without
+//! `at` keep their place), apply them, hand the outcomes out, and commit.
+//! While one batch is in its transaction, the next is read and prepared on
+//! other threads (when the store has a [`Store::processed_reader`]).
 //!
 //! So the store is exactly-once per event id, even with other writers on the
 //! same database (they wait for the transaction; none reads a state another
@@ -46,8 +49,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashMap;
 use std::io::BufRead;
+use std::ops::Range;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -57,10 +62,10 @@ use super::model::Lifecycle;
 use crate::eval::{Verdict, VerdictJson};
 use crate::event::{Event, Line, Lines};
 use crate::policy::Policy;
-use crate::store::{Commit, LogEntry, Store, StoreError};
+use crate::store::{Commit, LogEntry, ProcessedReader, Store, StoreError};
 
 /// The most events committed together.
-pub const BATCH_EVENTS: usize = 50_000;
+pub const BATCH_EVENTS: usize = 20_000;
 
 /// The most bytes of event lines held in one batch (a batch ends at
 /// whichever of this and [`BATCH_EVENTS`] comes first), so that memory stays
@@ -178,6 +183,12 @@ pub fn event_id(event: &Event, line: &str) -> String {
     }
 }
 
+/// About how much memory a runner gives to the contacts it keeps from one
+/// transaction to the next (see [`crate::store::Tx::generation`]), so that
+/// the next batches need not read them again: the contacts of a large list's
+/// recent campaigns, with their strike history.
+pub const CACHE_BYTES: usize = 32 << 20;
+
 /// Runs events through the lifecycle into a store.
 pub struct Runner<'p, S> {
     policy: &'p Policy,
@@ -185,12 +196,143 @@ pub struct Runner<'p, S> {
     store: S,
     batch_events: usize,
     applied: usize,
+    cache: Cache,
+}
+
+/// The contacts this runner committed, as they are in the store while no
+/// other writer commits (the store's generation is unchanged); each with
+/// the number of the batch that last committed it. `bytes`: their
+/// estimated size.
+#[derive(Default)]
+struct Cache {
+    contacts: FxHashMap<String, (Box<Contact>, u64)>,
+    generation: Option<u64>,
+    batch: u64,
+    bytes: usize,
+}
+
+/// About how many bytes a contact takes in memory.
+fn weight(c: &Contact) -> usize {
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let marks: usize = c.history.iter().map(|m| 96 + m.campaign.len() + text(&m.reason) + text(&m.receiver)).sum();
+    320 + 2 * c.address.len() + c.delivery.len() + c.consent.len() + text(&c.last_reason) + marks
+}
+
+impl Cache {
+    /// Forgets every contact.
+    fn clear(&mut self) {
+        self.contacts.clear();
+        self.bytes = 0;
+    }
+
+    /// Takes a contact out (it goes back when its batch is committed).
+    fn take(&mut self, address: &str) -> Option<Contact> {
+        let (c, _) = self.contacts.remove(address)?;
+        self.bytes = self.bytes.saturating_sub(weight(&c));
+        Some(*c)
+    }
+
+    /// Keeps the contacts of a committed batch, dropping older ones past
+    /// [`CACHE_BYTES`].
+    fn keep(&mut self, contacts: Vec<Contact>) {
+        self.batch += 1;
+        let batch = self.batch;
+        for c in contacts {
+            self.bytes += weight(&c);
+            if let Some((old, _)) = self.contacts.insert(c.address.clone(), (Box::new(c), batch)) {
+                self.bytes = self.bytes.saturating_sub(weight(&old));
+            }
+        }
+        // Older batches' contacts go first, then any.
+        for older_only in [true, false] {
+            if self.bytes <= CACHE_BYTES {
+                break;
+            }
+            let mut bytes = self.bytes;
+            self.contacts.retain(|_, (c, b)| {
+                let drop = bytes > CACHE_BYTES && (!older_only || *b != batch);
+                if drop {
+                    bytes = bytes.saturating_sub(weight(c));
+                }
+                !drop
+            });
+            self.bytes = bytes;
+        }
+    }
+}
+
+/// The lines of one batch, read but not parsed: one buffer, the ranges of
+/// its lines with their numbers, and the lines that could not be read.
+#[derive(Default)]
+struct Batch {
+    text: Vec<u8>,
+    lines: Vec<(usize, Range<usize>)>,
+    unreadable: Vec<(usize, String)>,
+}
+
+impl Batch {
+    /// Reads the next batch: up to `events` events or [`BATCH_BYTES`] of
+    /// lines, blank lines skipped.
+    fn fill<R: BufRead>(&mut self, input: &mut Lines<R>, events: usize) -> std::io::Result<()> {
+        self.text.clear();
+        self.lines.clear();
+        self.unreadable.clear();
+        while self.lines.len() < events && self.text.len() < BATCH_BYTES {
+            let start = self.text.len();
+            match input.append_line(&mut self.text)? {
+                Some(Line::Text(n, _)) => {
+                    if self.text.get(start..).unwrap_or(&[]).trim_ascii().is_empty() {
+                        self.text.truncate(start);
+                    } else {
+                        self.lines.push((n, start..self.text.len()));
+                    }
+                }
+                Some(Line::Bad(n, why)) => self.unreadable.push((n, why)),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lines.is_empty() && self.unreadable.is_empty()
+    }
+}
+
+/// One event of a batch: parsed, with its id and contact, and its verdict
+/// once classified.
+struct Item<'b, 'p> {
+    line: usize,
+    id: String,
+    event: Event<'b>,
+    at: Option<i64>,
+    address: String,
+    verdict: Option<Verdict<'p>>,
+}
+
+/// A batch ready for its transaction: parsed, repeats and (as far as the
+/// hint knows) processed events left out, bounces classified.
+struct Prepared<'b, 'p> {
+    items: Vec<Item<'b, 'p>>,
+    /// Lines that could not be read, then lines that could not be parsed.
+    bad: Vec<(usize, String)>,
+    /// Events read, bad ones included.
+    read: usize,
+    /// Repeats within the batch and events the hint knew.
+    duplicates: usize,
 }
 
 impl<'p, S: Store> Runner<'p, S> {
     /// A runner for a policy that declares a lifecycle.
     pub fn new(policy: &'p Policy, store: S) -> Option<Runner<'p, S>> {
-        Some(Runner { lifecycle: policy.lifecycle()?, policy, store, batch_events: BATCH_EVENTS, applied: 0 })
+        Some(Runner {
+            lifecycle: policy.lifecycle()?,
+            policy,
+            store,
+            batch_events: BATCH_EVENTS,
+            applied: 0,
+            cache: Cache::default(),
+        })
     }
 
     /// Commits at most `events` events per transaction (default
@@ -208,7 +350,12 @@ impl<'p, S: Store> Runner<'p, S> {
 
     /// Runs every event of `input`. For each committed batch, `done`
     /// receives the outcomes in input order; bad lines go to `bad` as
-    /// `(line, why)`.
+    /// `(line, why)`, each batch's before its outcomes.
+    ///
+    /// While one batch is in its transaction, the next is read, parsed and
+    /// classified on other threads when the store offers a
+    /// [`Store::processed_reader`] (SQLite on a file); otherwise batches are
+    /// prepared one after the other.
     pub fn run(
         &mut self,
         input: impl BufRead,
@@ -216,118 +363,151 @@ impl<'p, S: Store> Runner<'p, S> {
         mut bad: impl FnMut(usize, &str) -> std::io::Result<()>,
     ) -> Result<Summary, RunError> {
         let mut lines = Lines::new(input);
-        let mut buf = Vec::new();
         let mut summary = Summary::default();
+        let (mut one, mut two) = (Batch::default(), Batch::default());
+        one.fill(&mut lines, self.batch_events)?;
+        if one.is_empty() {
+            return Ok(summary);
+        }
+        let store = &mut self.store;
+        let mut ready = prepare(self.policy, &one, &mut |ids| store.processed(ids))?;
+        let mut reader = None;
+        let mut asked = false;
+        // Two buffers in turn: one batch in its transaction, the next being prepared.
         loop {
-            let mut batch: Vec<(usize, String)> = Vec::new();
-            let mut bytes = 0;
-            while batch.len() < self.batch_events && bytes < BATCH_BYTES {
-                match lines.next_line(&mut buf)? {
-                    Some(Line::Text(_, t)) if t.trim().is_empty() => {}
-                    Some(Line::Text(n, t)) => {
-                        bytes += t.len();
-                        batch.push((n, t));
-                    }
-                    Some(Line::Bad(n, why)) => {
-                        summary.events += 1;
-                        summary.bad += 1;
-                        bad(n, &why)?;
-                    }
-                    None => break,
-                }
-            }
-            if batch.is_empty() {
+            two.fill(&mut lines, self.batch_events)?;
+            if two.is_empty() {
+                self.apply_batch(ready, &mut summary, &mut bad, &mut done)?;
                 break;
             }
-            self.batch(&batch, &mut summary, &mut bad, &mut done)?;
+            if !asked {
+                reader = self.store.processed_reader();
+                asked = true;
+            }
+            let next = self.step(ready, &two, reader.as_deref_mut(), &mut summary, &mut bad, &mut done)?;
+            one.fill(&mut lines, self.batch_events)?;
+            if one.is_empty() {
+                self.apply_batch(next, &mut summary, &mut bad, &mut done)?;
+                break;
+            }
+            ready = self.step(next, &one, reader.as_deref_mut(), &mut summary, &mut bad, &mut done)?;
         }
         Ok(summary)
     }
 
-    fn batch(
+    /// Applies `ready` and prepares `next`: at once when there is a reader
+    /// for the hint, else one after the other. An error in applying comes
+    /// first; `ready` is committed whatever happens to `next`.
+    fn step<'b>(
         &mut self,
-        batch: &[(usize, String)],
+        ready: Prepared<'_, 'p>,
+        next: &'b Batch,
+        reader: Option<&mut (dyn ProcessedReader + 'static)>,
+        summary: &mut Summary,
+        bad: &mut impl FnMut(usize, &str) -> std::io::Result<()>,
+        done: &mut impl FnMut(&[Outcome<'p>]) -> std::io::Result<()>,
+    ) -> Result<Prepared<'b, 'p>, RunError> {
+        let policy = self.policy;
+        let Some(reader) = reader else {
+            self.apply_batch(ready, summary, bad, done)?;
+            let store = &mut self.store;
+            return prepare(policy, next, &mut |ids| store.processed(ids));
+        };
+        let (applied, prepared) = std::thread::scope(|s| {
+            let worker = s.spawn(move || prepare(policy, next, &mut |ids| reader.processed(ids)));
+            let applied = self.apply_batch(ready, summary, bad, done);
+            (applied, worker.join())
+        });
+        applied?;
+        prepared.map_err(|p| RunError::Panic(panic_message(p.as_ref())))?
+    }
+
+    /// One batch's transaction: drop the events the store has processed,
+    /// read the contacts (or take them from the cache), apply each contact's
+    /// events in `at` order, hand the outcomes out, commit.
+    fn apply_batch(
+        &mut self,
+        prepared: Prepared<'_, 'p>,
         summary: &mut Summary,
         bad: &mut impl FnMut(usize, &str) -> std::io::Result<()>,
         done: &mut impl FnMut(&[Outcome<'p>]) -> std::io::Result<()>,
     ) -> Result<(), RunError> {
-        // Parse and give ids; drop repeats within the batch.
-        let mut events: Vec<(usize, String, Event)> = Vec::with_capacity(batch.len());
-        let mut seen_now = std::collections::HashSet::new();
-        for (n, text) in batch {
-            summary.events += 1;
-            match Event::parse(text) {
-                Ok(e) => {
-                    let id = event_id(&e, text);
-                    if seen_now.insert(id.clone()) {
-                        events.push((*n, id, e));
-                    } else {
-                        summary.duplicates += 1;
-                    }
-                }
-                Err(why) => {
-                    summary.bad += 1;
-                    bad(*n, &why)?;
-                }
-            }
+        let Prepared { items, bad: bad_lines, read, duplicates } = prepared;
+        summary.events += read;
+        summary.duplicates += duplicates;
+        for (n, why) in &bad_lines {
+            summary.bad += 1;
+            bad(*n, why)?;
         }
-        // A hint: what the store already has needs no verdict (a re-run).
-        let ids: Vec<&str> = events.iter().map(|(_, id, _)| id.as_str()).collect();
-        let hint = self.store.processed(&ids)?;
-        let mut keep = Vec::with_capacity(events.len());
-        for (event, before) in events.into_iter().zip(hint) {
-            if before {
-                summary.duplicates += 1;
-            } else {
-                keep.push(event);
-            }
+        if items.is_empty() {
+            return Ok(());
         }
-        let verdicts = classify_all(self.policy, &keep)?;
-        let ats: Vec<Option<i64>> = keep.iter().map(|(_, _, e)| e.at.as_deref().and_then(parse_at)).collect();
         // Everything from here to the commit sees a state no other writer can change.
         let version = self.policy.version();
         let mut tx = self.store.write()?;
-        let ids: Vec<&str> = keep.iter().map(|(_, id, _)| id.as_str()).collect();
-        let processed = tx.processed(&ids)?;
-        // Each contact's events in `at` order; events without `at` keep their place.
-        let mut by_contact: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut order: Vec<String> = Vec::new();
-        for (i, ((_, _, e), done)) in keep.iter().zip(&processed).enumerate() {
+        let generation = tx.generation()?;
+        if generation.is_none() || generation != self.cache.generation {
+            self.cache.clear();
+        }
+        self.cache.generation = generation;
+        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        let processed = tx.claim(&ids)?;
+        drop(ids);
+        // Each contact's events, chained in input order: the contacts in
+        // the order they first appear, `next` linking an event to its
+        // contact's following one.
+        const END: usize = usize::MAX;
+        let mut next = vec![END; items.len()];
+        let mut groups: Vec<(&str, usize, usize)> = Vec::new();
+        let mut group_of: FxHashMap<&str, usize> = FxHashMap::default();
+        for (i, (item, done)) in items.iter().zip(&processed).enumerate() {
             if *done {
                 summary.duplicates += 1;
                 continue;
             }
-            let a = e.recipient.trim().to_lowercase();
-            match by_contact.get_mut(&a) {
-                Some(v) => v.push(i),
+            match group_of.get(item.address.as_str()).and_then(|&g| groups.get_mut(g)) {
+                Some((_, _, last)) => {
+                    if let Some(slot) = next.get_mut(*last) {
+                        *slot = i;
+                    }
+                    *last = i;
+                }
                 None => {
-                    order.push(a.clone());
-                    by_contact.insert(a, vec![i]);
+                    group_of.insert(&item.address, groups.len());
+                    groups.push((&item.address, i, i));
                 }
             }
         }
-        let addresses: Vec<&str> = order.iter().map(String::as_str).collect();
-        let stored = tx.contacts(&addresses)?;
+        drop(group_of);
+        let mut contacts: Vec<Option<Contact>> = groups.iter().map(|(a, _, _)| self.cache.take(a)).collect();
+        let missing: Vec<&str> =
+            groups.iter().zip(&contacts).filter(|(_, c)| c.is_none()).map(|((a, _, _), _)| *a).collect();
+        if !missing.is_empty() {
+            let mut stored = tx.contacts(&missing)?.into_iter();
+            for slot in contacts.iter_mut().filter(|c| c.is_none()) {
+                *slot = stored.next().flatten();
+            }
+        }
         let mut commit = Commit::default();
-        let mut results: Vec<Option<Outcome<'p>>> = (0..keep.len()).map(|_| None).collect();
-        let mut counts = Summary::default();
-        for (address, stored) in order.iter().zip(stored) {
+        let mut results: Vec<Option<Outcome<'p>>> = (0..items.len()).map(|_| None).collect();
+        let mut counts = Counts::default();
+        let mut idx = Vec::new();
+        for ((address, first, _), stored) in groups.iter().zip(contacts) {
             let mut contact = stored.unwrap_or_else(|| Contact::new(address, self.lifecycle));
-            let mut idx = by_contact.remove(address).unwrap_or_default();
-            sort_by_at(&mut idx, &ats);
-            for i in idx {
-                let (Some((line, id, event)), Some(verdict)) = (keep.get(i), verdicts.get(i)) else { continue };
-                let at = ats.get(i).copied().flatten();
-                let input = Input { event, id, verdict: verdict.as_ref(), at };
+            idx.clear();
+            let mut i = *first;
+            while let Some(item) = items.get(i) {
+                idx.push((item.at, i));
+                i = next.get(i).copied().unwrap_or(END);
+            }
+            sort_by_at(&mut idx);
+            for &(_, i) in &idx {
+                let Some(Item { line, id, event, at, verdict, .. }) = items.get(i) else { continue };
+                let input = Input { event, id, verdict: verdict.as_ref(), at: *at };
                 let record = apply(self.lifecycle, &mut contact, &input);
                 let seq = self.applied;
                 self.applied += 1;
-                if let Some(v) = verdict {
-                    *counts.verdicts.entry(v.class.to_string()).or_default() += 1;
-                }
-                for t in &record.fired {
-                    *counts.transitions.entry(t.clone()).or_default() += 1;
-                }
+                counts.add(verdict.as_ref(), &record);
                 commit.events.push(id.clone());
                 if notable(&record, verdict.as_ref()) {
                     commit.log.push(log_entry(version, id, address, event, verdict.as_ref(), &record));
@@ -338,7 +518,7 @@ impl<'p, S: Store> Runner<'p, S> {
                         seq,
                         id: id.clone(),
                         at: event.at.as_deref().map(str::to_string),
-                        address: address.clone(),
+                        address: (*address).to_string(),
                         verdict: verdict.clone(),
                         record,
                     });
@@ -353,13 +533,43 @@ impl<'p, S: Store> Runner<'p, S> {
         done(&outcomes)?;
         tx.commit(&commit)?;
         summary.processed += commit.events.len();
-        for (k, v) in counts.verdicts {
-            *summary.verdicts.entry(k).or_default() += v;
-        }
-        for (k, v) in counts.transitions {
-            *summary.transitions.entry(k).or_default() += v;
+        counts.into(summary);
+        if generation.is_some() {
+            self.cache.keep(commit.contacts);
         }
         Ok(())
+    }
+}
+
+/// Verdicts by class and transitions by name, in one batch.
+#[derive(Default)]
+struct Counts {
+    verdicts: FxHashMap<&'static str, usize>,
+    transitions: FxHashMap<String, usize>,
+}
+
+impl Counts {
+    fn add(&mut self, verdict: Option<&Verdict>, record: &Record) {
+        if let Some(v) = verdict {
+            *self.verdicts.entry(v.class.as_str()).or_default() += 1;
+        }
+        for t in &record.fired {
+            match self.transitions.get_mut(t) {
+                Some(n) => *n += 1,
+                None => {
+                    self.transitions.insert(t.clone(), 1);
+                }
+            }
+        }
+    }
+
+    fn into(self, summary: &mut Summary) {
+        for (k, v) in self.verdicts {
+            *summary.verdicts.entry(k.to_string()).or_default() += v;
+        }
+        for (k, v) in self.transitions {
+            *summary.transitions.entry(k).or_default() += v;
+        }
     }
 }
 
@@ -398,33 +608,96 @@ fn notable(record: &Record, verdict: Option<&Verdict>) -> bool {
         || verdict.is_some_and(|v| v.class.strikes())
 }
 
-/// Classifies the bounces of a batch, split over the machine's cores. A
-/// worker that panics (a host predicate, say) fails the whole batch: a
-/// verdict is never attached to another event's place.
-fn classify_all<'p>(
-    policy: &'p Policy,
-    events: &[(usize, String, Event)],
-) -> Result<Vec<Option<Verdict<'p>>>, RunError> {
-    let one = |e: &Event| (e.kind == crate::event::EventType::Bounce).then(|| policy.classify(e));
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if workers == 1 || events.len() < 512 {
-        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            events.iter().map(|(_, _, e)| one(e)).collect()
-        }))
-        .map_err(|p| RunError::Panic(panic_message(p.as_ref())));
+/// How many threads parse and classify a batch.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+}
+
+/// Calls `f` on every element of `items`, split over `workers()` threads when
+/// there are enough of them. A worker that panics (a host predicate, say)
+/// fails the whole batch: a result is never put in another element's place.
+fn each<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) -> Result<(), RunError> {
+    let workers = workers();
+    if workers == 1 || items.len() < 512 {
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| items.iter_mut().for_each(&f)))
+            .map_err(|p| RunError::Panic(panic_message(p.as_ref())));
     }
-    let size = events.len().div_ceil(workers);
+    let size = items.len().div_ceil(workers);
+    let f = &f;
+    let (mine, theirs) = items.split_at_mut(size.min(items.len()));
     std::thread::scope(|s| {
-        let handles: Vec<_> = events
-            .chunks(size)
-            .map(|c| s.spawn(move || c.iter().map(|(_, _, e)| one(e)).collect::<Vec<_>>()))
-            .collect();
-        let mut all = Vec::with_capacity(events.len());
+        // This thread takes the first share: fewer threads come and go.
+        let handles: Vec<_> = theirs.chunks_mut(size).map(|c| s.spawn(move || c.iter_mut().for_each(f))).collect();
+        let here = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mine.iter_mut().for_each(f)));
+        let mut failed = here.err().map(|p| RunError::Panic(panic_message(p.as_ref())));
         for h in handles {
-            all.extend(h.join().map_err(|p| RunError::Panic(panic_message(p.as_ref())))?);
+            if let Err(p) = h.join() {
+                failed.get_or_insert(RunError::Panic(panic_message(p.as_ref())));
+            }
         }
-        Ok(all)
+        failed.map_or(Ok(()), Err)
     })
+}
+
+/// Prepares a batch for its transaction (no lock held): parses every line,
+/// gives each event its id, drops repeats within the batch and the events
+/// `hint` knows as processed, and classifies the bounces — parsing and
+/// classification on every core.
+fn prepare<'b, 'p>(policy: &'p Policy, batch: &'b Batch, hint: &mut Hint<'_>) -> Result<Prepared<'b, 'p>, RunError> {
+    type Parsed<'b, 'p> = (usize, &'b [u8], Option<Result<Item<'b, 'p>, String>>);
+    let mut parsed: Vec<Parsed<'b, '_>> =
+        batch.lines.iter().map(|(n, r)| (*n, batch.text.get(r.clone()).unwrap_or(&[]), None)).collect();
+    each(&mut parsed, |(n, bytes, out)| *out = Some(parse_line(*n, bytes)))?;
+    let mut bad = batch.unreadable.clone();
+    let mut items = Vec::with_capacity(parsed.len());
+    for (n, _, out) in parsed {
+        match out {
+            Some(Ok(item)) => items.push(item),
+            Some(Err(why)) => bad.push((n, why)),
+            None => {}
+        }
+    }
+    let read = batch.unreadable.len() + batch.lines.len();
+    // Repeats within the batch: the first one counts.
+    let mut seen_now: FxHashSet<&str> = FxHashSet::default();
+    let first: Vec<bool> = items.iter().map(|i| seen_now.insert(i.id.as_str())).collect();
+    drop(seen_now);
+    let mut duplicates = first.iter().filter(|f| !**f).count();
+    let mut keep = first.into_iter();
+    items.retain(|_| keep.next().unwrap_or(false));
+    // A hint: what the store already has needs no verdict (a re-run). A
+    // sample first, so that new events cost one lookup in 64.
+    let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    let sample: Vec<&str> = ids.iter().step_by(HINT_SAMPLE).copied().collect();
+    let known = if hint(&sample)?.contains(&true) { hint(&ids)? } else { Vec::new() };
+    drop(ids);
+    if !known.is_empty() {
+        let mut known = known.into_iter();
+        items.retain(|_| !known.next().unwrap_or(false));
+        duplicates = read - bad.len() - items.len();
+    }
+    each(&mut items, |i| {
+        i.verdict = (i.event.kind == crate::event::EventType::Bounce).then(|| policy.classify(&i.event));
+    })?;
+    Ok(Prepared { items, bad, read, duplicates })
+}
+
+/// Which of these ids the store has processed (a hint, outside any transaction).
+type Hint<'a> = dyn FnMut(&[&str]) -> Result<Vec<bool>, StoreError> + 'a;
+
+/// One in this many of a batch's events is looked up first for the hint;
+/// all of them only when one of those was processed.
+const HINT_SAMPLE: usize = 64;
+
+/// Parses one line into an event with its id, `at` and contact.
+fn parse_line<'b, 'p>(n: usize, bytes: &'b [u8]) -> Result<Item<'b, 'p>, String> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| format!("the line is not UTF-8 (byte {})", e.valid_up_to() + 1))?;
+    let event = Event::parse(text)?;
+    let id = event_id(&event, text);
+    let at = event.at.as_deref().and_then(parse_at);
+    let address = event.recipient.trim().to_lowercase();
+    Ok(Item { line: n, id, event, at, address, verdict: None })
 }
 
 /// The message of a panic's payload, when it has one.
@@ -436,23 +709,18 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "no message".to_string())
 }
 
-/// Orders a contact's events by `at`; an event without `at` sorts with the
-/// one before it, so input order stands where times are missing.
-fn sort_by_at(idx: &mut [usize], ats: &[Option<i64>]) {
+/// Orders a contact's events, given as `(at, index)` in input order, by
+/// `at`; an event without `at` sorts with the one before it, so input order
+/// stands where times are missing.
+fn sort_by_at(idx: &mut [(Option<i64>, usize)]) {
     let mut key = i64::MIN;
-    let mut keyed: Vec<(i64, usize)> = idx
-        .iter()
-        .map(|&i| {
-            if let Some(Some(t)) = ats.get(i) {
-                key = *t;
-            }
-            (key, i)
-        })
-        .collect();
-    keyed.sort_by_key(|(k, _)| *k);
-    for (slot, (_, i)) in idx.iter_mut().zip(keyed) {
-        *slot = i;
+    for (at, _) in idx.iter_mut() {
+        if let Some(t) = at {
+            key = *t;
+        }
+        *at = Some(key);
     }
+    idx.sort_by_key(|(k, _)| *k);
 }
 
 /// A run failed: reading input, writing output, or the store.

@@ -108,6 +108,22 @@ pub trait Store {
     fn history(&mut self, address: &str) -> Result<Vec<LogEntry>, StoreError>;
     /// One contact, or `None` when it was never seen.
     fn contact(&mut self, address: &str) -> Result<Option<Contact>, StoreError>;
+    /// A second view of the processed event ids that answers from another
+    /// thread while this store writes (SQLite: a read connection of its
+    /// own, WAL), so that the runner can skip the classification of the next
+    /// batch's already processed events during the current batch's
+    /// transaction. A hint only, like [`Store::processed`]. `None` (the
+    /// default): the runner prepares each batch after the previous commit.
+    fn processed_reader(&mut self) -> Option<Box<dyn ProcessedReader>> {
+        None
+    }
+}
+
+/// See [`Store::processed_reader`].
+pub trait ProcessedReader: Send {
+    /// Which of these event ids were already processed, in order (committed
+    /// state: a hint).
+    fn processed(&mut self, ids: &[&str]) -> Result<Vec<bool>, StoreError>;
 }
 
 /// One write transaction: consistent reads, then one atomic commit.
@@ -117,6 +133,24 @@ pub trait Tx {
     fn contacts(&mut self, addresses: &[&str]) -> Result<Vec<Option<Contact>>, StoreError>;
     /// Which of these event ids were already processed, in order.
     fn processed(&mut self, ids: &[&str]) -> Result<Vec<bool>, StoreError>;
+    /// Which of these event ids were already processed, in order, for a
+    /// caller that will commit every other one of them in
+    /// [`Commit::events`]: a store may record them now (SQLite: one `INSERT
+    /// OR IGNORE` each, rather than a lookup now and an insert at the
+    /// commit). The answer and the committed state are those of
+    /// [`Tx::processed`] followed by the commit; an id claimed but left out
+    /// of the commit is not recorded. Default: [`Tx::processed`].
+    fn claim(&mut self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+        self.processed(ids)
+    }
+    /// A number that is the same as in this store's previous write
+    /// transaction exactly when no other writer committed in between (SQLite:
+    /// `PRAGMA data_version`), so that a writer may keep the contacts it
+    /// committed and skip reading them again; `None` (the default): unknown,
+    /// every contact is read.
+    fn generation(&mut self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
     /// Writes the batch and ends the transaction; all of it is durable when
     /// this returns `Ok`, none of it otherwise.
     fn commit(self: Box<Self>, batch: &Commit) -> Result<(), StoreError>;
@@ -141,6 +175,10 @@ impl<S: Store + ?Sized> Store for &mut S {
 
     fn history(&mut self, address: &str) -> Result<Vec<LogEntry>, StoreError> {
         (**self).history(address)
+    }
+
+    fn processed_reader(&mut self) -> Option<Box<dyn ProcessedReader>> {
+        (**self).processed_reader()
     }
 }
 
