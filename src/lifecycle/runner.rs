@@ -243,14 +243,19 @@ impl Cache {
                 self.bytes = self.bytes.saturating_sub(weight(&old));
             }
         }
-        // Older batches' contacts go first, then any.
+        // Past the bound, down to three quarters of it (so that the scan is
+        // not every batch's): older batches' contacts first, then any.
+        if self.bytes <= CACHE_BYTES {
+            return;
+        }
+        let goal = CACHE_BYTES / 4 * 3;
         for older_only in [true, false] {
-            if self.bytes <= CACHE_BYTES {
+            if self.bytes <= goal {
                 break;
             }
             let mut bytes = self.bytes;
             self.contacts.retain(|_, (c, b)| {
-                let drop = bytes > CACHE_BYTES && (!older_only || *b != batch);
+                let drop = bytes > goal && (!older_only || *b != batch);
                 if drop {
                     bytes = bytes.saturating_sub(weight(c));
                 }
