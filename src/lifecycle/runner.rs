@@ -286,7 +286,9 @@ impl Batch {
             let start = self.text.len();
             match input.append_line(&mut self.text)? {
                 Some(Line::Text(n, _)) => {
-                    if self.text.get(start..).unwrap_or(&[]).trim_ascii().is_empty() {
+                    // Blank as `str::trim` sees it (Unicode spaces too), as before.
+                    let line = self.text.get(start..).unwrap_or(&[]);
+                    if line.first() != Some(&b'{') && std::str::from_utf8(line).is_ok_and(|l| l.trim().is_empty()) {
                         self.text.truncate(start);
                     } else {
                         self.lines.push((n, start..self.text.len()));
