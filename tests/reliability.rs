@@ -563,3 +563,21 @@ fn a_run_killed_between_batches_loses_no_printed_transition() {
     assert!(second.iter().all(|id| !seen.contains(id)), "the re-run printed a committed event again");
     assert!(full_state(&db) == full_state(&clean), "the killed and resumed run ended elsewhere");
 }
+#[test]
+fn writers_creating_one_database_at_once_all_open_it() {
+    // Switching a new database to WAL answers "database is locked" at once,
+    // without the busy handler, while another connection opens it: the
+    // full suite's load made `concurrent_writers_in_threads_share_one_file` meet it.
+    for round in 0..50 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("new.db");
+        std::thread::scope(|s| {
+            let opening: Vec<_> = (0..4).map(|_| s.spawn(|| SqliteStore::open(&db).map(|_| ()))).collect();
+            for o in opening {
+                if let Err(e) = o.join().unwrap() {
+                    panic!("round {round}: {e}");
+                }
+            }
+        });
+    }
+}

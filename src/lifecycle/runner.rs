@@ -243,14 +243,19 @@ impl Cache {
                 self.bytes = self.bytes.saturating_sub(weight(&old));
             }
         }
-        // Older batches' contacts go first, then any.
+        // Past the bound, down to three quarters of it (so that the scan is
+        // not every batch's): older batches' contacts first, then any.
+        if self.bytes <= CACHE_BYTES {
+            return;
+        }
+        let goal = CACHE_BYTES / 4 * 3;
         for older_only in [true, false] {
-            if self.bytes <= CACHE_BYTES {
+            if self.bytes <= goal {
                 break;
             }
             let mut bytes = self.bytes;
             self.contacts.retain(|_, (c, b)| {
-                let drop = bytes > CACHE_BYTES && (!older_only || *b != batch);
+                let drop = bytes > goal && (!older_only || *b != batch);
                 if drop {
                     bytes = bytes.saturating_sub(weight(c));
                 }
@@ -281,7 +286,9 @@ impl Batch {
             let start = self.text.len();
             match input.append_line(&mut self.text)? {
                 Some(Line::Text(n, _)) => {
-                    if self.text.get(start..).unwrap_or(&[]).trim_ascii().is_empty() {
+                    // Blank as `str::trim` sees it (Unicode spaces too), as before.
+                    let line = self.text.get(start..).unwrap_or(&[]);
+                    if line.first() != Some(&b'{') && std::str::from_utf8(line).is_ok_and(|l| l.trim().is_empty()) {
                         self.text.truncate(start);
                     } else {
                         self.lines.push((n, start..self.text.len()));

@@ -159,7 +159,7 @@ impl SqliteStore {
 
     fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
         conn.busy_timeout(BUSY_WAIT)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        wal_mode(&conn)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         // 32 MiB of pages: pages beyond are read through the memory map, at no
         // measurable cost to `run` (64 MiB only added to its memory).
@@ -168,6 +168,24 @@ impl SqliteStore {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.execute_batch(SCHEMA)?;
         Ok(SqliteStore { conn, path: None, checkpointer: None })
+    }
+}
+
+/// Puts the database in WAL mode. Switching a new database answers
+/// "database is locked" at once, without the busy handler, while another
+/// connection opens it (two runs creating one file): tried again until
+/// [`BUSY_WAIT`].
+fn wal_mode(conn: &Connection) -> Result<(), StoreError> {
+    let start = std::time::Instant::now();
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && start.elapsed() < BUSY_WAIT =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return Ok(other?),
+        }
     }
 }
 
