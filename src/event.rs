@@ -233,44 +233,11 @@ impl<R: BufRead> Lines<R> {
     /// The next line, reusing `buf`; `None` at the end of input.
     pub fn next_line(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<Line>> {
         buf.clear();
-        let mut too_long = false;
-        let mut any = false;
-        loop {
-            let chunk = self.reader.fill_buf()?;
-            if chunk.is_empty() {
-                break;
-            }
-            any = true;
-            let (take, done) = match memchr::memchr(b'\n', chunk) {
-                Some(i) => (i + 1, true),
-                None => (chunk.len(), false),
-            };
-            if !too_long {
-                let room = MAX_EVENT_LINE_BYTES.saturating_sub(buf.len());
-                buf.extend_from_slice(chunk.get(..take.min(room)).unwrap_or(&[]));
-                too_long = take > room;
-            }
-            self.reader.consume(take);
-            if done {
-                break;
-            }
-        }
-        if !any {
-            return Ok(None);
-        }
-        self.number += 1;
-        if too_long {
-            return Ok(Some(Line::Bad(self.number, format!("the line is longer than {MAX_EVENT_LINE_BYTES} bytes"))));
-        }
-        while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-            buf.pop();
-        }
-        Ok(Some(match String::from_utf8(std::mem::take(buf)) {
-            Ok(s) => Line::Text(self.number, s),
-            Err(e) => {
-                Line::Bad(self.number, format!("the line is not UTF-8 (byte {})", e.utf8_error().valid_up_to() + 1))
-            }
-        }))
+        Ok(match self.append_line(buf)? {
+            // `append_line` checked the bytes are UTF-8.
+            Some(Line::Text(n, _)) => Some(Line::Text(n, String::from_utf8(std::mem::take(buf)).unwrap_or_default())),
+            other => other,
+        })
     }
 
     /// The next line appended to `bytes` (without its line break), for a
