@@ -386,9 +386,10 @@ pub fn fold_text(s: &str) -> String {
     static DOUBLE_SPACE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"  "));
     let b = s.as_bytes();
+    let ascii = s.is_ascii();
     // Most answers are one line of ASCII with single spaces: lowercasing is
     // all there is to do, and it runs over the whole text at once.
-    if s.is_ascii()
+    if ascii
         && !b.first().is_some_and(u8::is_ascii_whitespace)
         && !b.last().is_some_and(u8::is_ascii_whitespace)
         && memchr::memchr3(b'\t', b'\n', b'\r', b).is_none()
@@ -397,7 +398,7 @@ pub fn fold_text(s: &str) -> String {
     {
         return s.to_ascii_lowercase();
     }
-    if s.is_ascii() {
+    if ascii {
         let mut out: Vec<u8> = Vec::with_capacity(s.len());
         let mut space = false;
         for &b in s.as_bytes() {

@@ -200,20 +200,9 @@ impl Policy {
         if let Some(v) = try_rules(false, &mut trace) {
             return (v, trace);
         }
-        if let Some(i) = self.best_phrase(&response, &phrases)
+        if let Some((i, v)) = self.phrase_verdict(&cx)
             && let Some(p) = self.phrases.get(i)
-            && let crate::policy::PhraseTarget::Reason(reason) = p.target
         {
-            let o = crate::policy::Outcome { class: None, reason, scope: None };
-            let v = self.verdict(
-                o,
-                &response,
-                receiver,
-                Some(&p.id),
-                Some(&p.location.label),
-                Decider::Phrase(i),
-                cx.signals,
-            );
             trace.fallback = Some(format!(
                 "no rule matched; the phrase {} of `phrases {}` ({}) is in the text{}",
                 p.text,
@@ -290,20 +279,8 @@ impl Policy {
         if let Some(v) = try_rules(false) {
             return v;
         }
-        if let Some(i) = self.best_phrase(&response, &phrases)
-            && let Some(p) = self.phrases.get(i)
-            && let crate::policy::PhraseTarget::Reason(reason) = p.target
-        {
-            let o = crate::policy::Outcome { class: None, reason, scope: None };
-            return self.verdict(
-                o,
-                &response,
-                receiver,
-                Some(&p.id),
-                Some(&p.location.label),
-                Decider::Phrase(i),
-                cx.signals,
-            );
+        if let Some((_, v)) = self.phrase_verdict(&cx) {
+            return v;
         }
         if let Some(v) = try_rules(true) {
             return v;

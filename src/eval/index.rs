@@ -270,7 +270,7 @@ impl Index {
         }
         out.sort_unstable();
         out.dedup();
-        if !self.long.is_empty() && out.iter().any(|id| self.long.contains_key(id)) {
+        if !self.long.is_empty() {
             out.retain(|id| self.long.get(id).is_none_or(|whole| whole.find(folded.as_bytes()).is_some()));
         }
     }

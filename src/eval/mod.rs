@@ -291,7 +291,7 @@ impl Policy {
                     }
                 }
             }
-            if let Some(v) = self.phrase_verdict(&cx) {
+            if let Some((_, v)) = self.phrase_verdict(&cx) {
                 return v;
             }
             if self.has_fallback_rules {
@@ -337,12 +337,17 @@ impl Policy {
         best.map(|(i, _)| i)
     }
 
-    fn phrase_verdict(&self, cx: &EvalCtx) -> Option<Verdict<'_>> {
+    /// The verdict of the most specific phrase in the text that names a
+    /// reason, with the phrase's index.
+    pub(crate) fn phrase_verdict(&self, cx: &EvalCtx) -> Option<(usize, Verdict<'_>)> {
         let i = self.best_phrase(cx.r, cx.phrases)?;
         let p = self.phrases.get(i)?;
         let crate::policy::PhraseTarget::Reason(reason) = p.target else { return None };
         let o = Outcome { class: None, reason, scope: None };
-        Some(self.verdict(o, cx.r, cx.receiver, Some(&p.id), Some(&p.location.label), Decider::Phrase(i), cx.signals))
+        Some((
+            i,
+            self.verdict(o, cx.r, cx.receiver, Some(&p.id), Some(&p.location.label), Decider::Phrase(i), cx.signals),
+        ))
     }
 
     /// Whether a reason chosen by words would cross the subject a specific

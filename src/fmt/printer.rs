@@ -189,36 +189,24 @@ impl<'a> Printer<'a> {
     /// `first`; a comment between two pieces starts a new line, after
     /// `cont`, with the second.
     pub(super) fn fill(&self, first: &str, pieces: Vec<Piece>, cont: &str) -> Vec<Line> {
-        let mut lines = Vec::new();
-        let mut it = pieces.into_iter();
-        let Some(p) = it.next() else { return lines };
-        let mut cur = Line { text: format!("{first}{}", p.text), start: p.start, end: p.end };
-        for p in it {
-            if self.has_comment(cur.end, p.start) {
-                lines.push(std::mem::replace(
-                    &mut cur,
-                    Line { text: format!("{cont}{}", p.text), start: p.start, end: p.end },
-                ));
-            } else {
-                cur.text.push(' ');
-                cur.text.push_str(&p.text);
-                cur.end = cur.end.max(p.end);
-            }
-        }
-        lines.push(cur);
-        lines
+        self.fill_within(first, pieces, cont, None)
     }
 
     /// Like [`Printer::fill`], and also breaks a line before a piece that
     /// would take it past [`super::WIDTH`] columns (at `depth`).
     pub(super) fn fill_width(&self, pieces: Vec<Piece>, cont: &str, depth: usize) -> Vec<Line> {
-        let base = INDENT.len() * depth;
-        let mut lines: Vec<Line> = Vec::new();
+        self.fill_within("", pieces, cont, Some(super::WIDTH.saturating_sub(INDENT.len() * depth)))
+    }
+
+    /// [`Printer::fill`], breaking also before a piece that would make a
+    /// line longer than `width` characters, when one is given.
+    fn fill_within(&self, first: &str, pieces: Vec<Piece>, cont: &str, width: Option<usize>) -> Vec<Line> {
+        let mut lines = Vec::new();
         let mut it = pieces.into_iter();
         let Some(p) = it.next() else { return lines };
-        let mut cur = Line { text: p.text, start: p.start, end: p.end };
+        let mut cur = Line { text: format!("{first}{}", p.text), start: p.start, end: p.end };
         for p in it {
-            let long = base + cur.text.chars().count() + 1 + p.text.chars().count() > super::WIDTH;
+            let long = width.is_some_and(|w| cur.text.chars().count() + 1 + p.text.chars().count() > w);
             if self.has_comment(cur.end, p.start) || long {
                 lines.push(std::mem::replace(
                     &mut cur,
